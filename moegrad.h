@@ -1,0 +1,10 @@
+// Everything a user of the core needs: tensors, ops, autograd, gradcheck, printing.
+#pragma once
+#include "autograd/gradcheck.h"
+#include "autograd/node.h"
+#include "tensor/creation.h"
+#include "tensor/errors.h"
+#include "tensor/ops.h"
+#include "tensor/print.h"
+#include "tensor/random.h"
+#include "tensor/tensor.h"

@@ -1,0 +1,100 @@
+// The one device dispatch. Every op's public function checks its arguments, builds its autograd
+// node and then calls backend_for(device).<kernel>(...). A backend overrides the kernels it has;
+// the base versions throw "[softmax] has no cuda kernel", so a missing kernel is a clear error and
+// no op ever tests which backend it runs on.
+//
+// Kernel contract: outputs are allocated by the caller with the right shape and dtype; kernels write
+// them, never allocate tensors, and know nothing of autograd. Unless a comment says otherwise, inputs
+// are contiguous and on the backend's device (the public op guarantees both).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "tensor/tensor.h"
+
+namespace moegrad {
+
+enum class UnaryOp {
+  Neg, Exp, Log, Sqrt, Abs, Tanh, Sigmoid, Relu, GeluErf, GeluTanh, Softplus, Erf, NormalCdf, Square,
+  Sign,       // -1, 0, 1
+  Clamp,      // min(max(x, p0), p1)
+  PowScalar,  // x ** p0
+  Reciprocal,
+  Step,       // 1 where x > 0 else 0 (relu's derivative)
+};
+const char* unary_op_name(UnaryOp op);
+
+enum class BinaryOp { Add, Sub, Mul, Div, Pow, Maximum, Minimum, Eq, Ne, Lt, Le, Gt, Ge };
+const char* binary_op_name(BinaryOp op);
+
+enum class ReduceOp { Sum, Max, Min, ArgMax, ArgMin };
+const char* reduce_op_name(ReduceOp op);
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const char* name() const = 0;
+
+  // ---- memory ----
+  virtual void* allocate(std::size_t nbytes) = 0;
+  virtual void deallocate(void* ptr, std::size_t nbytes) = 0;
+  virtual void copy_from_host(void* device_dst, const void* host_src, std::size_t nbytes) = 0;
+  virtual void copy_to_host(void* host_dst, const void* device_src, std::size_t nbytes) = 0;
+
+  // ---- elementwise: any strides (stride 0 for broadcast inputs), out has x's shape ----
+  virtual void fill(Tensor& out, double value);
+  virtual void copy(const Tensor& src, Tensor& dst);  // same shape, casts dtype, dst any strides
+  virtual void unary(UnaryOp op, const Tensor& x, Tensor& out, double p0, double p1);
+  virtual void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out);  // same shape
+  virtual void where(const Tensor& condition, const Tensor& a, const Tensor& b, Tensor& out);
+
+  // ---- reductions: x contiguous seen as (outer, length, inner), out (outer, inner) ----
+  virtual void reduce(ReduceOp op, const Tensor& x, std::int64_t outer, std::int64_t length,
+                      std::int64_t inner, Tensor& out);
+  virtual void cumsum(const Tensor& x, std::int64_t outer, std::int64_t length, std::int64_t inner,
+                      Tensor& out);
+
+  // ---- matmul: a (B,M,K), b (B,K,N), out (B,M,N) contiguous. a and b may have batch stride 0
+  // and either layout of their last two axes (row-major or transposed), which BLAS takes as flags.
+  virtual void matmul(const Tensor& a, const Tensor& b, Tensor& out);
+
+  // ---- rows: softmax over the last axis ----
+  virtual void softmax(const Tensor& x, Tensor& out, bool log);
+  // x (R,C); weight, bias (C) or undefined; saves mean, rstd (R) for the backward pass.
+  virtual void layer_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps,
+                                  Tensor& out, Tensor& mean, Tensor& rstd);
+  // grad_weight / grad_bias may be undefined (not wanted).
+  virtual void layer_norm_backward(const Tensor& grad_out, const Tensor& x, const Tensor& weight,
+                                   const Tensor& mean, const Tensor& rstd, Tensor& grad_x,
+                                   Tensor& grad_weight, Tensor& grad_bias);
+
+  // ---- indexing: index is int64 and already bounds-checked by the public op ----
+  // out[i][j][k] = x[i][index[i][j][k]][k] (dim = 1), index and out share a shape.
+  virtual void gather(const Tensor& x, std::int64_t dim, const Tensor& index, Tensor& out);
+  // out[i][index[i][j][k]][k] += src[i][j][k] (dim = 1), accumulating into out.
+  virtual void scatter_add(Tensor& out, std::int64_t dim, const Tensor& index, const Tensor& src);
+  // out = x with axis `dim` replaced by the rows named in the 1-D index.
+  virtual void index_select(const Tensor& x, std::int64_t dim, const Tensor& index, Tensor& out);
+  // out.select(dim, index[i]) += src.select(dim, i), accumulating into out.
+  virtual void index_add(Tensor& out, std::int64_t dim, const Tensor& index, const Tensor& src);
+
+  // ---- sorting along the last axis; indices are int64 ----
+  virtual void topk(const Tensor& x, std::int64_t k, bool largest, Tensor& values, Tensor& indices);
+  virtual void sort(const Tensor& x, bool descending, Tensor& values, Tensor& indices);
+
+  // ---- random: element i is a function of (seed, offset + i) only (Philox 4x32-10),
+  // so any backend reproduces the same numbers.
+  virtual void random_uniform(Tensor& out, std::uint64_t seed, std::uint64_t offset, double low,
+                              double high);
+  virtual void random_normal(Tensor& out, std::uint64_t seed, std::uint64_t offset, double mean,
+                             double std);
+};
+
+// The one place that maps a device to its backend.
+Backend& backend_for(Device device);
+
+// For the CUDA side: true when this build has CUDA and a device is present.
+bool cuda_available();
+int cuda_device_count();
+
+}  // namespace moegrad

@@ -1,0 +1,178 @@
+// CPU elementwise kernels: fill, copy (with dtype cast), unary math, binary arithmetic and
+// comparisons, where. Every view may be strided; broadcast inputs arrive with stride 0.
+#include <cmath>
+
+#include "tensor/cpu/cpu_backend.h"
+#include "tensor/cpu/parallel.h"
+
+namespace moegrad {
+
+
+namespace {
+
+template <class T>
+T gelu_erf(T x) {
+  return static_cast<T>(0.5) * x * (static_cast<T>(1) + std::erf(x * static_cast<T>(M_SQRT1_2)));
+}
+template <class T>
+T gelu_tanh(T x) {
+  const T k = static_cast<T>(0.7978845608028654);  // sqrt(2/pi)
+  return static_cast<T>(0.5) * x * (static_cast<T>(1) + std::tanh(k * (x + static_cast<T>(0.044715) * x * x * x)));
+}
+template <class T>
+T softplus(T x) {  // max(x,0) + log1p(exp(-|x|)): no overflow for large x, no log(1) rounding for small
+  return std::max(x, static_cast<T>(0)) + std::log1p(std::exp(-std::abs(x)));
+}
+template <class T>
+T sigmoid(T x) {
+  if (x >= 0) return static_cast<T>(1) / (static_cast<T>(1) + std::exp(-x));
+  T e = std::exp(x);
+  return e / (static_cast<T>(1) + e);
+}
+template <class T>
+T normal_cdf(T x) {  // erfc keeps precision in the lower tail, where 1 + erf(x) would cancel
+  return static_cast<T>(0.5) * std::erfc(-x * static_cast<T>(M_SQRT1_2));
+}
+
+template <class T, class F>
+void map_unary(const Tensor& x, Tensor& out, F f) {
+  const T* in = x.data<T>();
+  T* result = out.data<T>();
+  for_each_run<2>(x.shape(), {&x.strides(), &out.strides()},
+                  [&](const std::array<std::int64_t, 2>& at, std::int64_t run, const std::array<std::int64_t, 2>& step) {
+                    const T* source = in + at[0];
+                    T* target = result + at[1];
+                    if (step[0] == 1 && step[1] == 1) {
+                      for (std::int64_t i = 0; i < run; ++i) target[i] = f(source[i]);
+                    } else {
+                      for (std::int64_t i = 0; i < run; ++i) target[i * step[1]] = f(source[i * step[0]]);
+                    }
+                  });
+}
+
+template <class T, class F>
+void map_binary(const Tensor& a, const Tensor& b, Tensor& out, F f) {
+  const T* left = a.data<T>();
+  const T* right = b.data<T>();
+  T* result = out.data<T>();
+  for_each_run<3>(out.shape(), {&a.strides(), &b.strides(), &out.strides()},
+                  [&](const std::array<std::int64_t, 3>& at, std::int64_t run, const std::array<std::int64_t, 3>& step) {
+                    const T* x = left + at[0];
+                    const T* y = right + at[1];
+                    T* z = result + at[2];
+                    if (step[0] == 1 && step[1] == 1 && step[2] == 1) {
+                      for (std::int64_t i = 0; i < run; ++i) z[i] = f(x[i], y[i]);
+                    } else if (step[0] == 1 && step[1] == 0 && step[2] == 1) {  // tensor op scalar/row
+                      const T y0 = y[0];
+                      for (std::int64_t i = 0; i < run; ++i) z[i] = f(x[i], y0);
+                    } else {
+                      for (std::int64_t i = 0; i < run; ++i) z[i * step[2]] = f(x[i * step[0]], y[i * step[1]]);
+                    }
+                  });
+}
+
+}  // namespace
+
+void CpuBackend::fill(Tensor& out, double value) {
+  dispatch_dtype(out.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    T* data = out.data<T>();
+    const T v = static_cast<T>(value);
+    for_each_run<1>(out.shape(), {&out.strides()},
+                    [&](const std::array<std::int64_t, 1>& at, std::int64_t run, const std::array<std::int64_t, 1>& step) {
+                      for (std::int64_t i = 0; i < run; ++i) data[at[0] + i * step[0]] = v;
+                    });
+  });
+}
+
+void CpuBackend::copy(const Tensor& src, Tensor& dst) {
+  dispatch_dtype(src.dtype(), [&](auto source_tag) {
+    using Source = decltype(source_tag);
+    dispatch_dtype(dst.dtype(), [&](auto target_tag) {
+      using Target = decltype(target_tag);
+      const Source* in = src.data<Source>();
+      Target* out = dst.data<Target>();
+      for_each_run<2>(src.shape(), {&src.strides(), &dst.strides()},
+                      [&](const std::array<std::int64_t, 2>& at, std::int64_t run, const std::array<std::int64_t, 2>& step) {
+                        for (std::int64_t i = 0; i < run; ++i) {
+                          out[at[1] + i * step[1]] = static_cast<Target>(in[at[0] + i * step[0]]);
+                        }
+                      });
+    });
+  });
+}
+
+void CpuBackend::unary(UnaryOp op, const Tensor& x, Tensor& out, double p0, double p1) {
+  dispatch_dtype(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    // Integer tensors only reach neg, abs, sign, square, clamp and step (the ops check); the
+    // casts below keep the floating formulas compiling for them.
+    using F = std::conditional_t<std::is_floating_point_v<T>, T, double>;
+    auto as = [](auto v) { return static_cast<T>(v); };
+    const T low = as(p0), high = as(p1);
+    switch (op) {
+      case UnaryOp::Neg: map_unary<T>(x, out, [](T v) { return -v; }); break;
+      case UnaryOp::Exp: map_unary<T>(x, out, [&](T v) { return as(std::exp(F(v))); }); break;
+      case UnaryOp::Log: map_unary<T>(x, out, [&](T v) { return as(std::log(F(v))); }); break;
+      case UnaryOp::Sqrt: map_unary<T>(x, out, [&](T v) { return as(std::sqrt(F(v))); }); break;
+      case UnaryOp::Abs: map_unary<T>(x, out, [](T v) { return v < 0 ? -v : v; }); break;
+      case UnaryOp::Tanh: map_unary<T>(x, out, [&](T v) { return as(std::tanh(F(v))); }); break;
+      case UnaryOp::Sigmoid: map_unary<T>(x, out, [&](T v) { return as(sigmoid(F(v))); }); break;
+      case UnaryOp::Relu: map_unary<T>(x, out, [](T v) { return v > 0 ? v : T(0); }); break;
+      case UnaryOp::GeluErf: map_unary<T>(x, out, [&](T v) { return as(gelu_erf(F(v))); }); break;
+      case UnaryOp::GeluTanh: map_unary<T>(x, out, [&](T v) { return as(gelu_tanh(F(v))); }); break;
+      case UnaryOp::Softplus: map_unary<T>(x, out, [&](T v) { return as(softplus(F(v))); }); break;
+      case UnaryOp::Erf: map_unary<T>(x, out, [&](T v) { return as(std::erf(F(v))); }); break;
+      case UnaryOp::NormalCdf: map_unary<T>(x, out, [&](T v) { return as(normal_cdf(F(v))); }); break;
+      case UnaryOp::Square: map_unary<T>(x, out, [](T v) { return v * v; }); break;
+      case UnaryOp::Sign: map_unary<T>(x, out, [](T v) { return T((v > 0) - (v < 0)); }); break;
+      case UnaryOp::Clamp: map_unary<T>(x, out, [=](T v) { return v < low ? low : (v > high ? high : v); }); break;
+      case UnaryOp::PowScalar: map_unary<T>(x, out, [&](T v) { return as(std::pow(F(v), F(p0))); }); break;
+      case UnaryOp::Reciprocal: map_unary<T>(x, out, [&](T v) { return as(F(1) / F(v)); }); break;
+      case UnaryOp::Step: map_unary<T>(x, out, [](T v) { return v > 0 ? T(1) : T(0); }); break;
+    }
+  });
+}
+
+void CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
+  dispatch_dtype(a.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    using F = std::conditional_t<std::is_floating_point_v<T>, T, double>;
+    switch (op) {
+      case BinaryOp::Add: map_binary<T>(a, b, out, [](T x, T y) { return x + y; }); break;
+      case BinaryOp::Sub: map_binary<T>(a, b, out, [](T x, T y) { return x - y; }); break;
+      case BinaryOp::Mul: map_binary<T>(a, b, out, [](T x, T y) { return x * y; }); break;
+      case BinaryOp::Div: map_binary<T>(a, b, out, [](T x, T y) { return static_cast<T>(F(x) / F(y)); }); break;
+      case BinaryOp::Pow: map_binary<T>(a, b, out, [](T x, T y) { return static_cast<T>(std::pow(F(x), F(y))); }); break;
+      case BinaryOp::Maximum:
+        map_binary<T>(a, b, out, [](T x, T y) { return (x != x || x > y) ? x : y; });  // NaN wins, as in PyTorch
+        break;
+      case BinaryOp::Minimum: map_binary<T>(a, b, out, [](T x, T y) { return (x != x || x < y) ? x : y; }); break;
+      case BinaryOp::Eq: map_binary<T>(a, b, out, [](T x, T y) { return T(x == y); }); break;
+      case BinaryOp::Ne: map_binary<T>(a, b, out, [](T x, T y) { return T(x != y); }); break;
+      case BinaryOp::Lt: map_binary<T>(a, b, out, [](T x, T y) { return T(x < y); }); break;
+      case BinaryOp::Le: map_binary<T>(a, b, out, [](T x, T y) { return T(x <= y); }); break;
+      case BinaryOp::Gt: map_binary<T>(a, b, out, [](T x, T y) { return T(x > y); }); break;
+      case BinaryOp::Ge: map_binary<T>(a, b, out, [](T x, T y) { return T(x >= y); }); break;
+    }
+  });
+}
+
+void CpuBackend::where(const Tensor& condition, const Tensor& a, const Tensor& b, Tensor& out) {
+  dispatch_dtype(out.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* c = condition.data<T>();
+    const T* x = a.data<T>();
+    const T* y = b.data<T>();
+    T* z = out.data<T>();
+    for_each_run<4>(out.shape(), {&condition.strides(), &a.strides(), &b.strides(), &out.strides()},
+                    [&](const std::array<std::int64_t, 4>& at, std::int64_t run, const std::array<std::int64_t, 4>& step) {
+                      for (std::int64_t i = 0; i < run; ++i) {
+                        z[at[3] + i * step[3]] =
+                            c[at[0] + i * step[0]] != T(0) ? x[at[1] + i * step[1]] : y[at[2] + i * step[2]];
+                      }
+                    });
+  });
+}
+
+}  // namespace moegrad
