@@ -11,10 +11,10 @@ CUDA ?= auto
 SANITIZE ?= 0
 
 ifeq ($(SANITIZE),1)
-  BUILD := build/sanitize
+  BUILD ?= build/sanitize
   OPT := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 else
-  BUILD := build
+  BUILD ?= build
   OPT := -O3 -g
 endif
 

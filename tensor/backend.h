@@ -93,8 +93,4 @@ class Backend {
 // The one place that maps a device to its backend.
 Backend& backend_for(Device device);
 
-// For the CUDA side: true when this build has CUDA and a device is present.
-bool cuda_available();
-int cuda_device_count();
-
 }  // namespace moegrad

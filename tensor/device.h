@@ -21,6 +21,10 @@ struct Device {
 inline Device cpu() { return Device{DeviceType::CPU, 0}; }
 inline Device cuda(int index = 0) { return Device{DeviceType::CUDA, index}; }
 
+// True when this build has CUDA and a GPU is visible (tests skip their CUDA cases otherwise).
+bool cuda_available();
+int cuda_device_count();
+
 // Parses "cpu", "cuda", "cuda:1"; throws DeviceError otherwise.
 Device parse_device(const std::string& text);
 
