@@ -5,6 +5,7 @@
 #   make bench        benchmarks (ratios against raw BLAS, side by side in one run)
 #   make test SANITIZE=1   the suite under AddressSanitizer + UndefinedBehaviorSanitizer
 # Options: CUDA=auto|1|0 (auto: compile cuda/ when nvcc is on PATH), CXX, NVCC.
+MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
 CXX ?= g++
 NVCC ?= nvcc
 CUDA ?= auto
