@@ -43,6 +43,13 @@ double philox_normal(std::uint64_t seed, std::uint64_t counter) {
   return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
 }
 
+Generator& default_generator() {
+  static Generator generator(0);
+  return generator;
+}
+
+void manual_seed(std::uint64_t seed) { default_generator().set_state(seed, 0); }
+
 double Generator::next_uniform() { return philox_uniform(seed_, advance(1)); }
 
 }  // namespace moegrad

@@ -31,6 +31,11 @@ class Generator {
   std::uint64_t offset_ = 0;
 };
 
+// The process-wide generator that layers use when none is handed to them (dropout), seeded by
+// manual_seed() as in PyTorch. Code that must be reproducible passes its own Generator instead.
+Generator& default_generator();
+void manual_seed(std::uint64_t seed);
+
 // The raw block: four 32-bit words for (key = seed, counter).
 std::array<std::uint32_t, 4> philox4x32(std::uint64_t seed, std::uint64_t counter);
 // Element `counter`'s U[0,1) double (53 random bits) and N(0,1) draw (Box-Muller on the block).

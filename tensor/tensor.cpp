@@ -161,6 +161,20 @@ Tensor& Tensor::copy_(const Tensor& src) {
   return *this;
 }
 
+void Tensor::set_data(const Tensor& source) {
+  if (!is_leaf()) throw AutogradError("[set_data] only leaf tensors (parameters, buffers) can have their data replaced");
+  if (requires_grad() && !is_floating(source.dtype())) {
+    throw DTypeError(fmt::format("[set_data] a tensor that requires grad cannot take {} data", dtype_name(source.dtype())));
+  }
+  TensorImpl& target = impl();
+  target.storage = source.storage();
+  target.shape = source.shape();
+  target.strides = source.strides();
+  target.offset = source.offset();
+  target.dtype = source.dtype();
+  target.grad = nullptr;
+}
+
 // ---------------- autograd ----------------
 
 Tensor& Tensor::requires_grad_(bool flag) {

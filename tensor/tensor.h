@@ -76,6 +76,10 @@ class Tensor {
   Tensor& fill_(double value);
   Tensor& zero_() { return fill_(0.0); }
   Tensor& copy_(const Tensor& src);  // src broadcast to this shape, cast to this dtype
+  // Makes this tensor (and every handle sharing it) refer to source's data, shape, dtype and
+  // device, keeping its autograd flags: how Module::to() moves parameters without invalidating
+  // the handles that layers and optimizers hold. Leaves only.
+  void set_data(const Tensor& source);
 
   // ---- autograd ----
   bool requires_grad() const { return impl().requires_grad; }

@@ -2,8 +2,12 @@
 # Installs the Debian packages moegrad builds against, if any are missing.
 # As root it runs apt-get; otherwise it prints the exact command to run.
 set -euo pipefail
+# build: compilers and libraries; then gnuplot for the examples' PNG plots; then the data sets
+# of ../shared/DATA.md (Fashion-MNIST, the KJV bible, WordNet, fortunes).
 packages=(build-essential pkg-config libopenblas-dev libfmt-dev doctest-dev nlohmann-json3-dev libcli11-dev
-          zlib1g-dev libomp-dev)
+          zlib1g-dev libomp-dev libsentencepiece-dev python3 python3-venv
+          gnuplot-nox
+          dataset-fashion-mnist bible-kjv bible-kjv-text wordnet-base fortunes)
 missing=()
 for package in "${packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
