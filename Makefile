@@ -28,9 +28,9 @@ endif
 
 CXXFLAGS := -std=c++20 $(OPT) -fopenmp -Wall -Wextra -Wno-unused-parameter -I. -MMD -MP
 LDFLAGS := $(OPT) -fopenmp
-LDLIBS := -lopenblas -lfmt -lz
+LDLIBS := -lopenblas -lfmt -lz -lsentencepiece
 
-LIB_SRCS := $(wildcard tensor/*.cpp tensor/cpu/*.cpp tensor/ops/*.cpp autograd/*.cpp nn/*.cpp moe/*.cpp distill/*.cpp)
+LIB_SRCS := $(wildcard tensor/*.cpp tensor/cpu/*.cpp tensor/ops/*.cpp autograd/*.cpp nn/*.cpp data/*.cpp train/*.cpp moe/*.cpp distill/*.cpp)
 CU_SRCS :=
 ifeq ($(CUDA_ON),1)
   CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(realpath $(NVCC_PATH)))
