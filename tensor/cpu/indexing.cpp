@@ -30,7 +30,9 @@ AxisSplit split_at(const Shape& shape, std::int64_t axis) {
 }
 
 // Grain for a parallel loop whose items each cost `work` element operations.
-std::int64_t grain_for(std::int64_t work) { return std::max<std::int64_t>(1, kParallelGrain / std::max<std::int64_t>(work, 1)); }
+std::int64_t grain_for(std::int64_t work) {
+  return std::max<std::int64_t>(1, kParallelGrain / std::max<std::int64_t>(work, 1));
+}
 
 // Runs body(o, i_begin, i_end) over the columns [begin, end) of an (outer, inner) grid, one call
 // per stretch of columns that shares its outer index o.
