@@ -61,9 +61,11 @@ all: deps $(LIB) $(TEST_BIN) $(EXAMPLES)
 deps:
 	@tools/install_deps.sh
 
+# A thin archive (T): it stores paths, so tensor/cpu/softmax.o and tensor/ops/softmax.o, which
+# share a base name, both stay in it (a plain archive keeps one member per base name).
 $(LIB): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
-	ar rcs $@ $^
+	rm -f $@ && ar rcsT $@ $^
 
 $(BUILD)/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)

@@ -58,6 +58,17 @@ void Module::add_child(const std::string& name, std::shared_ptr<Module> module) 
   children_.push_back({name, std::move(module)});
 }
 
+void Module::replace_module(const std::string& name, std::shared_ptr<Module> module) {
+  for (auto& [child_name, child] : children_) {
+    if (child_name == name) {
+      if (!module) throw Error(fmt::format("[Module] replacement for child '{}' is null", name));
+      child = std::move(module);
+      return;
+    }
+  }
+  add_child(name, std::move(module));
+}
+
 void Module::collect(const std::string& prefix, bool parameters, std::vector<NamedTensor>& out) const {
   for (const auto& [name, tensor] : parameters ? parameters_ : buffers_) out.push_back({prefix + name, tensor});
   for (const auto& [name, child] : children_) child->collect(prefix + name + ".", parameters, out);

@@ -60,6 +60,8 @@ class Module {
     add_child(name, module);
     return module;
   }
+  // Swaps the child registered under `name` (registers it if there is none yet).
+  void replace_module(const std::string& name, std::shared_ptr<Module> module);
 
  private:
   void add_child(const std::string& name, std::shared_ptr<Module> module);

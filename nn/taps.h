@@ -1,0 +1,65 @@
+// Taps: named intermediate tensors a model records during forward, into a record the caller owns.
+// Distillation reads them (TCD's relation matrices, TinyBERT/MobileBERT feature and attention
+// transfer) without any layer knowing which method is reading. Names are dotted like parameter
+// names: "layers.3.trunk", "layers.3.attention.probs". Tensors keep their graph, so a loss on a
+// student's taps trains the student.
+//
+// What the Transformer layers record (B batch, T tokens, D width, H heads, Dh = D/H):
+//   embeddings                    (B,T,D)  the encoder input
+//   layers.i.attention.q|k|v      (B,H,T,Dh)
+//   layers.i.attention.scores     (B,H,T,T) before softmax (masked entries hold -1e9)
+//   layers.i.attention.probs      (B,H,T,T)
+//   layers.i.attention.context    (B,H,T,Dh)
+//   layers.i.attention_branch     (B,T,D)  attention output before its residual add
+//   layers.i.hidden               (B,T,D)  between the attention and FFN sublayers
+//   layers.i.ffn_branch           (B,T,D)  FFN (or MoE) output before its residual add
+//   layers.i.trunk                (B,T,D)  the layer output
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "tensor/tensor.h"
+
+namespace moegrad::nn {
+
+class Taps {
+ public:
+  // Records only names matching one of the patterns ('*' wildcard); the default records all.
+  explicit Taps(std::vector<std::string> patterns = {"*"}) : patterns_(std::move(patterns)) {}
+
+  bool wants(const std::string& name) const;  // full dotted name
+  void put(const std::string& name, const Tensor& value);  // full dotted name; overwrites
+  bool has(const std::string& name) const { return values_.count(name) > 0; }
+  const Tensor& get(const std::string& name) const;  // throws Error listing the recorded names
+  std::vector<std::string> names() const;
+  void clear() { values_.clear(); }
+
+  // The prefix under which layers record ("layers.3."); TapScope maintains it.
+  const std::string& prefix() const { return prefix_; }
+
+ private:
+  friend class TapScope;
+  std::vector<std::string> patterns_;
+  std::map<std::string, Tensor> values_;
+  std::string prefix_;
+};
+
+// Pushes "<name>." onto the taps' prefix for its lifetime; does nothing when taps is null, so a
+// layer writes `TapScope scope(taps, "attention"); record(taps, "probs", p);` unconditionally.
+class TapScope {
+ public:
+  TapScope(Taps* taps, const std::string& name);
+  ~TapScope();
+  TapScope(const TapScope&) = delete;
+  TapScope& operator=(const TapScope&) = delete;
+
+ private:
+  Taps* taps_;
+  std::size_t previous_length_ = 0;
+};
+
+// Records value under the current prefix + name when taps is non-null and wants it.
+void record_tap(Taps* taps, const std::string& name, const Tensor& value);
+
+}  // namespace moegrad::nn

@@ -1,0 +1,38 @@
+#include "nn/transformer.h"
+
+namespace moegrad::nn {
+
+TransformerEncoderLayer::TransformerEncoderLayer(const TransformerLayerConfig& config, Generator& generator)
+    : config(config) {
+  attention = register_module("attention",
+                              std::make_shared<MultiHeadAttention>(config.dim, config.heads, config.dropout, generator));
+  norm1 = register_module("norm1", std::make_shared<LayerNorm>(config.dim, config.layer_norm_eps));
+  norm2 = register_module("norm2", std::make_shared<LayerNorm>(config.dim, config.layer_norm_eps));
+  dropout = register_module("dropout", std::make_shared<Dropout>(config.dropout, generator));
+  set_ffn(std::make_shared<FeedForward>(config.dim, config.ffn_hidden, config.dropout, generator));
+}
+
+void TransformerEncoderLayer::set_ffn(std::shared_ptr<UnaryModule> replacement) {
+  replacement->train(is_training());
+  replace_module("ffn", replacement);
+  ffn = std::move(replacement);
+}
+
+Tensor TransformerEncoderLayer::forward(const Tensor& x, const Tensor& padding_mask, Taps* taps) {
+  // attention sublayer
+  Tensor attention_in = config.norm_first ? norm1->forward(x) : x;
+  Tensor attention_branch = dropout->forward(attention->forward(attention_in, padding_mask, config.causal, taps));
+  record_tap(taps, "attention_branch", attention_branch);
+  Tensor hidden = config.norm_first ? x + attention_branch : norm1->forward(x + attention_branch);
+  record_tap(taps, "hidden", hidden);
+
+  // feed-forward (or MoE) sublayer
+  Tensor ffn_in = config.norm_first ? norm2->forward(hidden) : hidden;
+  Tensor ffn_branch = dropout->forward(ffn->forward(ffn_in));
+  record_tap(taps, "ffn_branch", ffn_branch);
+  Tensor out = config.norm_first ? hidden + ffn_branch : norm2->forward(hidden + ffn_branch);
+  record_tap(taps, "trunk", out);
+  return out;
+}
+
+}  // namespace moegrad::nn

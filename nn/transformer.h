@@ -1,0 +1,37 @@
+// The Transformer encoder layer, post-LN as in BERT (Devlin et al. 2019) or pre-LN
+// (Xiong et al. 2020), and causal for GPT-style decoders:
+//   post-LN:  h = LN1(x + attn(x));      out = LN2(h + ffn(h))
+//   pre-LN:   h = x + attn(LN1(x));      out = h + ffn(LN2(h))
+// The FFN is any UnaryModule: a FeedForward by default, an MoE layer in moe/ (set_ffn swaps it).
+// Taps (nn/taps.h): attention.*, attention_branch, hidden, ffn_branch, trunk.
+#pragma once
+#include "nn/attention.h"
+#include "nn/layers.h"
+
+namespace moegrad::nn {
+
+struct TransformerLayerConfig {
+  std::int64_t dim = 128;
+  std::int64_t heads = 4;
+  std::int64_t ffn_hidden = 512;
+  double dropout = 0.1;
+  double layer_norm_eps = 1e-5;
+  bool norm_first = false;  // pre-LN when true
+  bool causal = false;
+};
+
+class TransformerEncoderLayer : public Module {
+ public:
+  explicit TransformerEncoderLayer(const TransformerLayerConfig& config, Generator& generator = default_generator());
+  Tensor forward(const Tensor& x, const Tensor& padding_mask = Tensor(), Taps* taps = nullptr);
+  // Replaces the FFN sublayer (e.g. by an MoE layer); the parameter names become "ffn.<its names>".
+  void set_ffn(std::shared_ptr<UnaryModule> ffn);
+
+  TransformerLayerConfig config;
+  std::shared_ptr<MultiHeadAttention> attention;
+  std::shared_ptr<UnaryModule> ffn;
+  std::shared_ptr<LayerNorm> norm1, norm2;
+  std::shared_ptr<Dropout> dropout;
+};
+
+}  // namespace moegrad::nn

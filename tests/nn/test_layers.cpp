@@ -1,0 +1,72 @@
+#include "nn/init.h"
+#include "nn/layers.h"
+#include "tests/helpers.h"
+
+using namespace moegrad;
+using namespace moegrad::testing;
+
+TEST_CASE("Linear computes x Wᵀ + b with PyTorch's (out, in) weight layout") {
+  Generator generator(0);
+  nn::Linear linear(2, 3, true, generator);
+  {
+    NoGradGuard no_grad;
+    linear.weight.copy_(from_vector(std::vector<float>{1, 2, 3, 4, 5, 6}, {3, 2}));
+    linear.bias.copy_(from_vector(std::vector<float>{0.5f, 0, -0.5f}));
+  }
+  Tensor y = linear.forward(from_vector(std::vector<float>{1, 1, 2, 0}, {2, 2}));
+  check_close(y, {3.5, 7, 10.5, 2.5, 6, 9.5});
+  CHECK(linear.forward(ones({4, 5, 2})).shape() == Shape{4, 5, 3});
+  CHECK_THROWS_WITH_AS(linear.forward(ones({4, 3})), doctest::Contains("[Linear] input [4,3] must end in 2 features"),
+                       ShapeError);
+}
+
+TEST_CASE("Linear's gradients pass gradcheck through the module") {
+  Generator generator(0);
+  nn::Linear linear(3, 2, true, generator);
+  linear.to(kFloat64);
+  check_gradients([&](const std::vector<Tensor>& v) { return linear.forward(v[0]); }, {leaf({4, 3}, 1)});
+  check_gradients([&](const std::vector<Tensor>&) { return linear.forward(ones({4, 3}, kFloat64) * 0.5); },
+                  {linear.weight, linear.bias});
+}
+
+TEST_CASE("Linear starts within ±1/√fan_in, as PyTorch does") {
+  Generator generator(3);
+  nn::Linear linear(100, 50, true, generator);
+  CHECK(max(abs(linear.weight)).item() <= 0.1);
+  CHECK(max(abs(linear.weight)).item() > 0.09);
+}
+
+TEST_CASE("Embedding looks up rows and accumulates gradients of repeated ids") {
+  Generator generator(0);
+  nn::Embedding table(5, 3, generator);
+  Tensor ids = from_vector(std::vector<std::int64_t>{1, 1, 4}, {1, 3});
+  Tensor out = table.forward(ids);
+  CHECK(out.shape() == Shape{1, 3, 3});
+  check_close(select(select(out, 0, 0), 0, 0), select(table.weight, 0, 1), 0.0);
+  out.sum().backward();
+  check_close(select(table.weight.grad(), 0, 1), {2, 2, 2});
+  check_close(select(table.weight.grad(), 0, 0), {0, 0, 0});
+}
+
+TEST_CASE("LayerNorm module normalises the last axis and starts as the identity affine map") {
+  nn::LayerNorm norm(4);
+  Tensor y = norm.forward(from_vector(std::vector<float>{1, 2, 3, 4}, {1, 4}));
+  CHECK(mean(y).item() == doctest::Approx(0.0).epsilon(1e-6));
+  CHECK(var(y, {}, 0).item() == doctest::Approx(1.0).epsilon(1e-4));
+}
+
+TEST_CASE("FeedForward maps D -> hidden -> D and is differentiable") {
+  Generator generator(0);
+  nn::FeedForward ffn(4, 8, 0.0, generator);
+  ffn.to(kFloat64);
+  CHECK(ffn.forward(ones({2, 3, 4}, kFloat64)).shape() == Shape{2, 3, 4});
+  check_gradients([&](const std::vector<Tensor>& v) { return ffn.forward(v[0]); }, {leaf({3, 4}, 1)});
+}
+
+TEST_CASE("truncated_normal stays within two standard deviations and has the right spread") {
+  Generator generator(0);
+  Tensor t = nn::truncated_normal({20000}, 0.5, generator, kFloat64);
+  CHECK(max(abs(t)).item() <= 1.0 + 1e-9);
+  // the variance of N(0,1) truncated to [-2,2] is 0.7737
+  CHECK(var(t).item() == doctest::Approx(0.25 * 0.7737).epsilon(0.03));
+}
