@@ -1,0 +1,115 @@
+// Plots through gnuplot: a real PNG comes out, with the data and the script left beside it.
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "tests/helpers.h"
+#include "train/plot.h"
+
+using namespace moegrad;
+using namespace moegrad::train;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A fresh folder under /tmp, removed with everything in it when the test ends.
+struct TemporaryFolder {
+  fs::path path = fs::temp_directory_path() / ("moegrad_plot_" + std::to_string(getpid()));
+  TemporaryFolder() { fs::remove_all(path); }
+  ~TemporaryFolder() { fs::remove_all(path); }
+};
+
+std::string read_text(const fs::path& path) {
+  std::ifstream file(path, std::ios::binary);
+  std::stringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+bool is_png(const fs::path& path) { return read_text(path).rfind("\x89PNG\r\n\x1a\n", 0) == 0; }
+
+std::vector<Series> loss_curves() {
+  Series train{"train", {}, {}}, test{"test", {}, {}};
+  for (int step = 1; step <= 200; ++step) {
+    train.x.push_back(step);
+    train.y.push_back(2.3 * std::exp(-step / 40.0) + 0.3);
+  }
+  for (int step = 40; step <= 200; step += 40) {
+    test.x.push_back(step);
+    test.y.push_back(2.3 * std::exp(-step / 40.0) + 0.4);
+  }
+  return {train, test};
+}
+
+}  // namespace
+
+TEST_CASE("line_plot writes a PNG, and keeps its data and gnuplot script beside it") {
+  TemporaryFolder folder;
+  fs::path png = folder.path / "plots" / "loss.png";
+  line_plot(png, "training loss of fashion_mnist", "step", "loss", loss_curves());
+  CHECK(is_png(png));
+  std::string script = read_text(folder.path / "plots" / "loss.gp");
+  CHECK(script.find("set output 'loss.png'") != std::string::npos);
+  CHECK(script.find("'loss.dat' index 0 using 1:2 with lines linewidth 2 title 'train'") != std::string::npos);
+  CHECK(script.find("index 1 using 1:2 with linespoints") != std::string::npos);  // 5 points get markers
+  CHECK(script.find("set logscale y") == std::string::npos);
+  std::string data = read_text(folder.path / "plots" / "loss.dat");
+  CHECK(data.rfind("# series 0: train\n1 ", 0) == 0);
+  CHECK(data.find("\n\n\n# series 1: test\n40 ") != std::string::npos);
+}
+
+TEST_CASE("line_plot draws a log-scale y axis and copes with quotes, NaN and non-positive values") {
+  TemporaryFolder folder;
+  fs::path png = folder.path / "it's.png";
+  std::vector<Series> series = {{"the 'loss'", {1, 2, 3, 4}, {1.0, std::nan(""), 0.0, 0.01}}};
+  line_plot(png, "log loss", "step", "loss", series, {.log_y = true});
+  CHECK(is_png(png));
+  CHECK(read_text(folder.path / "it's.gp").find("set logscale y") != std::string::npos);
+}
+
+TEST_CASE("bar_plot writes a PNG with one bar per label") {
+  TemporaryFolder folder;
+  fs::path png = folder.path / "expert_usage.png";
+  std::vector<std::string> labels;
+  std::vector<double> values;
+  for (int expert = 0; expert < 16; ++expert) {
+    labels.push_back("expert " + std::to_string(expert));
+    values.push_back(100 + 10 * expert);
+  }
+  bar_plot(png, "tokens per expert", labels, values, "tokens");
+  CHECK(is_png(png));
+  std::string data = read_text(folder.path / "expert_usage.dat");
+  CHECK(data.rfind("\"expert 0\" 100\n\"expert 1\" 110\n", 0) == 0);
+  CHECK(read_text(folder.path / "expert_usage.gp").find("set xtics rotate") != std::string::npos);
+}
+
+TEST_CASE("plot arguments are checked before gnuplot runs") {
+  TemporaryFolder folder;
+  fs::path png = folder.path / "bad.png";
+  CHECK_THROWS_WITH_AS(line_plot(png, "t", "x", "y", {}), doctest::Contains("[line_plot] needs at least one series"),
+                       Error);
+  CHECK_THROWS_WITH_AS(line_plot(png, "t", "x", "y", {{"train", {1, 2, 3}, {1, 2}}}),
+                       doctest::Contains("[line_plot] series 'train' has 3 x values but 2 y values"), Error);
+  CHECK_THROWS_WITH_AS(line_plot(png, "t", "x", "y", {{"test", {}, {}}}),
+                       doctest::Contains("[line_plot] series 'test' has no points"), Error);
+  CHECK_THROWS_WITH_AS(bar_plot(png, "t", {"a", "b"}, {1.0}), doctest::Contains("[bar_plot] got 2 labels but 1 values"),
+                       Error);
+  CHECK_THROWS_WITH_AS(bar_plot(png, "t", {"a"}, {1.0}, "", {.width = 0}),
+                       doctest::Contains("[bar_plot] width and height must be positive, got 0x500"), Error);
+  CHECK_FALSE(fs::exists(png));
+}
+
+TEST_CASE("a missing gnuplot is a clear error that names the package to install") {
+  TemporaryFolder folder;
+  const char* saved = std::getenv("PATH");
+  std::string saved_path = saved != nullptr ? saved : "";
+  setenv("PATH", folder.path.c_str(), 1);  // a PATH holding no gnuplot
+  CHECK_THROWS_WITH_AS(
+      line_plot(folder.path / "loss.png", "t", "x", "y", loss_curves()),
+      doctest::Contains("gnuplot was not found on PATH; install it (Debian/Ubuntu: sudo apt-get install gnuplot-nox)"),
+      std::runtime_error);
+  setenv("PATH", saved_path.c_str(), 1);
+}

@@ -1,0 +1,37 @@
+// PNG charts through gnuplot (Debian package gnuplot-nox): loss and accuracy curves, and bars for
+// per-category values such as how many tokens each expert received.
+//
+//   line_plot("runs/mlp/loss.png", "training loss", "step", "loss",
+//             {{"train", steps, train_losses}, {"test", eval_steps, test_losses}}, {.log_y = true});
+//
+// Beside loss.png it leaves loss.dat (the numbers) and loss.gp (the gnuplot script), so a student
+// can change the script and run `gnuplot loss.gp` in that folder to redraw the chart.
+#pragma once
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace moegrad::train {
+
+// One line of a line plot: points (x[i], y[i]); x and y have the same length.
+struct Series {
+  std::string title;
+  std::vector<double> x, y;
+};
+
+struct PlotOptions {
+  bool log_y = false;  // losses spanning decades read better on a log scale
+  int width = 800;     // pixels
+  int height = 500;
+};
+
+// Throws moegrad::Error for bad arguments (no series, empty series, x and y of different length),
+// std::runtime_error when gnuplot is missing, fails, or leaves no PNG (with gnuplot's own message).
+void line_plot(const std::filesystem::path& png_path, const std::string& title, const std::string& xlabel,
+               const std::string& ylabel, const std::vector<Series>& series, PlotOptions options = {});
+
+// One bar per label, in the given order.
+void bar_plot(const std::filesystem::path& png_path, const std::string& title, const std::vector<std::string>& labels,
+              const std::vector<double>& values, const std::string& ylabel = "", PlotOptions options = {});
+
+}  // namespace moegrad::train
