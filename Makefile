@@ -28,7 +28,7 @@ endif
 
 CXXFLAGS := -std=c++20 $(OPT) -fopenmp -Wall -Wextra -Wno-unused-parameter -I. -MMD -MP
 LDFLAGS := $(OPT) -fopenmp
-LDLIBS := -lopenblas -lfmt -lz -lsentencepiece
+LDLIBS := -lopenblas -lfmt -lz -lsentencepiece_train -lsentencepiece
 
 LIB_SRCS := $(wildcard tensor/*.cpp tensor/cpu/*.cpp tensor/ops/*.cpp autograd/*.cpp nn/*.cpp data/*.cpp train/*.cpp moe/*.cpp distill/*.cpp)
 CU_SRCS :=
@@ -55,7 +55,7 @@ BENCHES := $(patsubst bench/%.cpp,$(BUILD)/bench/%,$(wildcard bench/*.cpp))
 # ASan and the CUDA runtime disagree about the shadow gap; harmless without a GPU.
 RUN_ENV := ASAN_OPTIONS=protect_shadow_gap=0:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 OMP_NUM_THREADS=2
 
-.PHONY: all deps test demo bench examples clean
+.PHONY: all deps venv test demo bench examples smoke clean
 all: deps $(LIB) $(TEST_BIN) $(EXAMPLES)
 
 deps:
@@ -89,11 +89,19 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
 
 examples: deps $(EXAMPLES)
 
-test: deps $(TEST_BIN)
+# The Python side (safetensors interop test): build/venv with safetensors + numpy from PyPI.
+venv:
+	@tools/python_venv.sh
+
+test: deps venv $(TEST_BIN)
 	$(RUN_ENV) $(TEST_BIN)
 
-demo: deps $(BUILD)/examples/autograd_tour
-	$(BUILD)/examples/autograd_tour
+demo: deps $(BUILD)/examples/fashion_mnist
+	$(BUILD)/examples/fashion_mnist
+
+# Every example in --quick mode (seconds each; each exits non-zero when its loss does not fall).
+smoke: deps $(EXAMPLES)
+	@for e in $(EXAMPLES); do echo "== $$e --quick"; OMP_NUM_THREADS=2 $$e --quick --out $(BUILD)/smoke/$$(basename $$e) || exit 1; done
 
 bench: deps $(BENCHES)
 	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done

@@ -5,18 +5,21 @@
 #include <fmt/format.h>
 
 #include "moegrad.h"
+#include "train/run_dir.h"
 
 using namespace moegrad;
 
 int main(int argc, char** argv) {
   CLI::App app{"moegrad autograd tour"};
+  train::ExampleFlags flags;
   int steps = 200;
   double learning_rate = 0.1;
-  std::uint64_t seed = 0;
+  train::add_example_flags(app, flags);
   app.add_option("--steps", steps, "gradient-descent steps for the fit")->check(CLI::PositiveNumber);
   app.add_option("--lr", learning_rate, "learning rate")->check(CLI::PositiveNumber);
-  app.add_option("--seed", seed, "random seed");
   CLI11_PARSE(app, argc, argv);
+  train::use_threads(flags.threads);
+  std::uint64_t seed = flags.seed;
 
   fmt::print("1. Tensors are views over shared storage\n");
   Tensor x = arange(0.0, 6.0, 1.0).reshape({2, 3});
@@ -69,6 +72,9 @@ int main(int argc, char** argv) {
   fmt::print("{:<12} {:>10.3f} {:>10.3f}\n", "intercept", -2.0, intercept.item());
   fmt::print("{:<12} {:>10.5f} {:>10.5f}\n", "loss", first_loss, last_loss);
   bool fitted = std::abs(slope.item() - 3.0) < 0.1 && std::abs(intercept.item() + 2.0) < 0.1;
+  train::RunDir::create(flags.out, "autograd_tour")
+      .write_summary({{"example", "autograd_tour"}, {"slope", slope.item()}, {"intercept", intercept.item()},
+                      {"first_loss", first_loss}, {"final_loss", last_loss}, {"fitted", fitted}});
   fmt::print("\n{}\n", fitted ? "The fit recovered the line: autograd and the update work together."
                               : "The fit did not converge: try more --steps or a larger --lr.");
   return fitted ? 0 : 1;
