@@ -1,0 +1,27 @@
+// GShard's top-2 gating (Lepikhin et al. 2020). See moe/gshard_router.cpp.
+#pragma once
+#include "moe/router.h"
+
+namespace moegrad::moe {
+
+struct GShardRouterConfig {
+  std::int64_t dim = 0;
+  std::int64_t experts = 0;
+  // weight on E² · ℓ_aux, the reference code's scale (the paper gives none): 1 at uniform routing
+  double aux_loss_weight = 1e-2;
+  double init_scale = 0.1;  // the paper gives no router init; we use Switch's (std √(0.1/D))
+};
+
+class GShardRouter : public Router {
+ public:
+  explicit GShardRouter(const GShardRouterConfig& config, Generator& generator = default_generator());
+  RoutingDecision route(const Tensor& x, Generator& generator, const TokenContext& context = {}) override;
+  // The same with the uniform draws of the random second-expert test handed in (T).
+  RoutingDecision route_with_uniform(const Tensor& x, const Tensor& uniform_draws, const TokenContext& context = {});
+  std::int64_t num_experts() const override { return config.experts; }
+
+  GShardRouterConfig config;
+  Tensor gate_weight;  // w_g (D,E)
+};
+
+}  // namespace moegrad::moe
