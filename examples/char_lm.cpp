@@ -86,7 +86,10 @@ int main(int argc, char** argv) {
   // ---- model and optimiser ----
   Generator generator(flags.seed);
   nn::GptModel model(config, generator);
-  nn::AdamW optimizer(model.parameters(), nn::AdamOptions{.lr = learning_rate, .weight_decay = 0.01});
+  nn::AdamOptions adamw;
+  adamw.lr = learning_rate;
+  adamw.weight_decay = 0.01;
+  nn::AdamW optimizer(model.parameters(), adamw);
   nn::Scheduler scheduler(optimizer, nn::warmup_cosine_decay(steps / 10, steps, 0.1));
   fmt::print("GPT: {} layers, width {}, {} parameters\n", config.layers, config.dim, model.parameter_count());
 
@@ -105,7 +108,9 @@ int main(int argc, char** argv) {
 
   // ---- training ----
   train::MetricsLog log(run.metrics_path());
-  train::ProgressBar bar(steps, "train", train::ProgressOptions{.item_unit = "tok"});
+  train::ProgressOptions progress_options;
+  progress_options.item_unit = "tok";
+  train::ProgressBar bar(steps, "train", progress_options);
   train::Table table({"step", "train loss", "held-out loss", "lr"});
   std::vector<double> step_axis, train_losses, eval_axis, eval_losses;
   double first_loss = 0.0, last_loss = 0.0;

@@ -69,12 +69,16 @@ int main(int argc, char** argv) {
   nn::Sequential model({std::make_shared<nn::Linear>(pixels, hidden, true, generator), std::make_shared<nn::ReLU>(),
                         std::make_shared<nn::Linear>(hidden, hidden, true, generator), std::make_shared<nn::ReLU>(),
                         std::make_shared<nn::Linear>(hidden, 10, true, generator)});
-  nn::Adam optimizer(model.parameters(), nn::AdamOptions{learning_rate});
+  nn::AdamOptions adam;
+  adam.lr = learning_rate;
+  nn::Adam optimizer(model.parameters(), adam);
 
   // ---- training ----
   train::MetricsLog log(run.metrics_path());
+  train::ProgressOptions progress_options;
+  progress_options.item_unit = "img";
   train::ProgressBar bar(epochs * ((train_set.images.size(0) + batch_size - 1) / batch_size), "train",
-                         train::ProgressOptions{.item_unit = "img"});
+                         progress_options);
   train::Table table({"epoch", "train loss", "test accuracy", "seconds"});
   std::vector<double> steps, losses, epoch_axis, accuracies;
   double first_loss = 0.0, last_epoch_loss = 0.0, test_accuracy = 0.0;
@@ -117,8 +121,10 @@ int main(int argc, char** argv) {
   // ---- results ----
   fmt::print("\n");
   table.print(std::cout);
+  train::PlotOptions log_scale;
+  log_scale.log_y = true;
   train::line_plot(run.plot_path("loss"), "Fashion-MNIST MLP: training loss", "step", "cross-entropy",
-                   {{"train loss", steps, losses}}, {.log_y = true});
+                   {{"train loss", steps, losses}}, log_scale);
   train::line_plot(run.plot_path("accuracy"), "Fashion-MNIST MLP: test accuracy", "epoch", "accuracy (%)",
                    {{"test accuracy", epoch_axis, accuracies}});
   run.write_summary({{"example", "fashion_mnist"},
