@@ -44,10 +44,10 @@ int main(int argc, char** argv) {
   config.max_positions = 64;
   config.dim = 128;
   config.heads = 4;
-  config.layers = 3;
+  config.layers = 2;
   config.ffn_hidden = 512;
   config.dropout = 0.0;
-  std::int64_t steps = 600, batch = 32, sample_length = 300;
+  std::int64_t steps = 500, batch = 16, sample_length = 300;
   double learning_rate = 3e-3, temperature = 0.8;
   train::add_example_flags(app, flags);
   app.add_option("--steps", steps, "training steps")->check(CLI::PositiveNumber);
