@@ -33,7 +33,7 @@ int main() {
   for (std::int64_t n : {256, 512, 1024, 2048}) {
     Tensor a = randn({n, n}, generator), b = randn({n, n}, generator);
     Tensor c = zeros({n, n});
-    int rounds = n <= 512 ? 41 : (n == 1024 ? 11 : 5);
+    int rounds = n <= 512 ? 41 : (n == 1024 ? 21 : 11);
     std::vector<double> raw, ours;
     Tensor result;
     auto time_raw = [&] {
