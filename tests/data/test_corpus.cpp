@@ -2,7 +2,7 @@
 #include <sstream>
 
 #include "data/corpus.h"
-#include "tests/data/temp_directory.h"
+#include "tests/temp_directory.h"
 #include "tests/helpers.h"
 
 using namespace moegrad;

@@ -1,7 +1,7 @@
 #include <filesystem>
 
 #include "data/idx.h"
-#include "tests/data/temp_directory.h"
+#include "tests/temp_directory.h"
 #include "tests/helpers.h"
 
 using namespace moegrad;

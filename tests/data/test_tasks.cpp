@@ -2,7 +2,7 @@
 #include <set>
 
 #include "data/tasks.h"
-#include "tests/data/temp_directory.h"
+#include "tests/temp_directory.h"
 #include "tests/helpers.h"
 
 using namespace moegrad;

@@ -3,7 +3,7 @@
 #include <iterator>
 
 #include "data/tokenizer.h"
-#include "tests/data/temp_directory.h"
+#include "tests/temp_directory.h"
 #include "tests/helpers.h"
 
 using namespace moegrad;

@@ -1,5 +1,5 @@
 #include "data/tsv.h"
-#include "tests/data/temp_directory.h"
+#include "tests/temp_directory.h"
 #include "tests/helpers.h"
 
 using namespace moegrad;

@@ -8,24 +8,13 @@
 #include "nn/checkpoint.h"
 #include "nn/optim.h"
 #include "tests/helpers.h"
+#include "tests/temp_directory.h"
 
 using namespace moegrad;
 using namespace moegrad::testing;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct TempDirectory {
-  fs::path path;
-  TempDirectory() {
-    static int counter = 0;
-    path = fs::temp_directory_path() / ("moegrad-checkpoint-" + std::to_string(::getpid()) + "-" +
-                                        std::to_string(counter++));
-    fs::create_directories(path);
-  }
-  ~TempDirectory() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
 // y = dropout(tanh(x W1)) W2: two weight matrices and a dropout that draws from a Generator, so a
 // resume that forgot the generator's position would see different masks and different losses.
@@ -83,11 +72,11 @@ TEST_CASE("same seed and a resume from a checkpoint give the same loss curve bit
   const std::vector<double> before = first_half.train(5);
   CHECK(before == std::vector<double>(curve.begin(), curve.begin() + 5));
   const nn::TrainingState state = first_half.training_state(5);
-  nn::save_checkpoint(directory.path.string(), first_half.model, kConfig, &state);
+  nn::save_checkpoint(directory.path(), first_half.model, kConfig, &state);
 
   // A fresh process's view: other initial weights, a new optimizer, generators at their start.
   Run resumed(1234);
-  nn::Checkpoint checkpoint = nn::load_checkpoint(directory.path.string(), resumed.model);
+  nn::Checkpoint checkpoint = nn::load_checkpoint(directory.path(), resumed.model);
   REQUIRE(checkpoint.training.has_value());
   CHECK(checkpoint.config == kConfig);
   CHECK(checkpoint.training->step == 5);
@@ -102,7 +91,7 @@ TEST_CASE("same seed and a resume from a checkpoint give the same loss curve bit
 
   // The test can fail: resuming without the dropout generator's position changes the curve.
   Run forgetful(1234);
-  nn::Checkpoint again = nn::load_checkpoint(directory.path.string(), forgetful.model);
+  nn::Checkpoint again = nn::load_checkpoint(directory.path(), forgetful.model);
   forgetful.optimizer.load_state(again.training->optimizer_state);
   forgetful.data = again.training->generators.at("data");
   CHECK(forgetful.train(5) != after);
@@ -147,12 +136,12 @@ TEST_CASE("a checkpoint saved without training state has no optimizer file, even
   TempDirectory directory;
   TinyNetwork model(1);
   const nn::TrainingState state{{}, 4, {}};
-  nn::save_checkpoint(directory.path.string(), model, kConfig, &state);
+  nn::save_checkpoint(directory.path(), model, kConfig, &state);
   CHECK(fs::exists(directory.file("optimizer.safetensors")));
-  nn::save_checkpoint(directory.path.string(), model, kConfig);
+  nn::save_checkpoint(directory.path(), model, kConfig);
   CHECK_FALSE(fs::exists(directory.file("optimizer.safetensors")));
   TinyNetwork other(2);
-  CHECK_FALSE(nn::load_checkpoint(directory.path.string(), other).training.has_value());
+  CHECK_FALSE(nn::load_checkpoint(directory.path(), other).training.has_value());
   CHECK(other.w2.to_vector<double>() == model.w2.to_vector<double>());
 }
 
@@ -160,10 +149,10 @@ TEST_CASE("load_checkpoint refuses model and optimizer files from different save
   TempDirectory directory;
   TinyNetwork model(1);
   const nn::TrainingState at_step_5{{}, 5, {}};
-  nn::save_checkpoint(directory.path.string(), model, kConfig, &at_step_5);
+  nn::save_checkpoint(directory.path(), model, kConfig, &at_step_5);
   // A later save that died after writing the model file: simulated by rewriting it at step 6.
   nn::save_safetensors(directory.file("model.safetensors"), model.state_dict(), {{"step", "6"}});
-  CHECK_THROWS_WITH_AS(nn::load_checkpoint(directory.path.string(), model),
+  CHECK_THROWS_WITH_AS(nn::load_checkpoint(directory.path(), model),
                        doctest::Contains("optimizer.safetensors is from step 5 but model.safetensors is from step 6"),
                        nn::IoError);
 }
@@ -174,38 +163,38 @@ TEST_CASE("load_checkpoint names what is missing or broken, and leaves the model
   const std::vector<double> original = model.w1.to_vector<double>();
   CHECK_THROWS_WITH_AS(nn::load_checkpoint(directory.file("absent"), model),
                        doctest::Contains("[load_checkpoint]"), nn::IoError);
-  CHECK_THROWS_WITH_AS(nn::load_checkpoint(directory.path.string(), model),
+  CHECK_THROWS_WITH_AS(nn::load_checkpoint(directory.path(), model),
                        doctest::Contains("config.json: no such file"), nn::IoError);
 
   TinyNetwork other(2);
-  nn::save_checkpoint(directory.path.string(), other, kConfig);
+  nn::save_checkpoint(directory.path(), other, kConfig);
   std::ofstream(directory.file("config.json")) << "{\"model\": ";
-  CHECK_THROWS_WITH_AS(nn::load_checkpoint(directory.path.string(), model),
+  CHECK_THROWS_WITH_AS(nn::load_checkpoint(directory.path(), model),
                        doctest::Contains("config.json: not valid JSON"), nn::IoError);
 
-  nn::save_checkpoint(directory.path.string(), other, kConfig);
+  nn::save_checkpoint(directory.path(), other, kConfig);
   std::ofstream(directory.file("model.safetensors"), std::ios::trunc) << "garbage";
-  CHECK_THROWS_WITH_AS(nn::load_checkpoint(directory.path.string(), model),
+  CHECK_THROWS_WITH_AS(nn::load_checkpoint(directory.path(), model),
                        doctest::Contains("model.safetensors: the file has 7 bytes"), nn::IoError);
 
   nn::save_safetensors(directory.file("model.safetensors"), {{"w1", zeros({4, 8})}});
-  CHECK_THROWS_WITH_AS(nn::load_checkpoint(directory.path.string(), model),
+  CHECK_THROWS_WITH_AS(nn::load_checkpoint(directory.path(), model),
                        doctest::Contains("missing keys: w2"), ShapeError);
   CHECK(model.w1.to_vector<double>() == original);
 
   // Non-strict loading takes what is there.
-  nn::load_checkpoint(directory.path.string(), model, /*strict=*/false);
+  nn::load_checkpoint(directory.path(), model, /*strict=*/false);
   CHECK(model.w1.to_vector<double>() == std::vector<double>(32, 0.0));
 }
 
 TEST_CASE("load_checkpoint refuses a step or generator entry that is not an integer") {
   TempDirectory directory;
   TinyNetwork model(1);
-  nn::save_checkpoint(directory.path.string(), model, kConfig);
+  nn::save_checkpoint(directory.path(), model, kConfig);
   nn::save_safetensors(directory.file("optimizer.safetensors"), {}, {{"step", "five"}});
-  CHECK_THROWS_WITH_AS(nn::load_checkpoint(directory.path.string(), model),
+  CHECK_THROWS_WITH_AS(nn::load_checkpoint(directory.path(), model),
                        doctest::Contains("__metadata__ \"step\" must be an integer, got \"five\""), nn::IoError);
   nn::save_safetensors(directory.file("optimizer.safetensors"), {}, {{"step", "0"}, {"generator.g.seed", "1"}});
-  CHECK_THROWS_WITH_AS(nn::load_checkpoint(directory.path.string(), model),
+  CHECK_THROWS_WITH_AS(nn::load_checkpoint(directory.path(), model),
                        doctest::Contains("has no \"generator.g.offset\" entry"), nn::IoError);
 }

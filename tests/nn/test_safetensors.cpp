@@ -11,25 +11,13 @@
 
 #include "nn/safetensors.h"
 #include "tests/helpers.h"
+#include "tests/temp_directory.h"
 
 using namespace moegrad;
 using namespace moegrad::testing;
 namespace fs = std::filesystem;
 
 namespace {
-
-// A fresh directory under /tmp, removed with everything in it at the end of the test.
-struct TempDirectory {
-  fs::path path;
-  TempDirectory() {
-    static int counter = 0;
-    path = fs::temp_directory_path() / ("moegrad-safetensors-" + std::to_string(::getpid()) + "-" +
-                                        std::to_string(counter++));
-    fs::create_directories(path);
-  }
-  ~TempDirectory() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
 std::string read_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -209,7 +197,7 @@ TEST_CASE("load_safetensors names a missing file and a directory") {
   TempDirectory directory;
   CHECK_THROWS_WITH_AS(nn::load_safetensors(directory.file("absent.safetensors")),
                        doctest::Contains("absent.safetensors: no such file"), nn::IoError);
-  CHECK_THROWS_WITH_AS(nn::load_safetensors(directory.path.string()), doctest::Contains("not a regular file"),
+  CHECK_THROWS_WITH_AS(nn::load_safetensors(directory.path()), doctest::Contains("not a regular file"),
                        nn::IoError);
 }
 
@@ -236,12 +224,12 @@ TEST_CASE("a save that dies half-way leaves the previous file intact and no temp
   // A tensor map that cannot be serialised fails before the file is touched.
   CHECK_THROWS_AS(nn::save_safetensors(path, {{"a", zeros({2})}, {"b", Tensor()}}), Error);
   CHECK(read_text(path) == before);
-  CHECK(std::distance(fs::directory_iterator(directory.path), fs::directory_iterator()) == 1);
+  CHECK(std::distance(fs::directory_iterator(directory.path()), fs::directory_iterator()) == 1);
 
   // A save that completes replaces the file.
   nn::save_safetensors(path, {{"w", from_vector(std::vector<float>{9, 9, 9, 9, 9})}});
   CHECK(read_text(path) == new_bytes);
-  CHECK(std::distance(fs::directory_iterator(directory.path), fs::directory_iterator()) == 1);
+  CHECK(std::distance(fs::directory_iterator(directory.path()), fs::directory_iterator()) == 1);
 }
 
 TEST_CASE("a save into a directory that does not exist is an IoError naming the path") {
