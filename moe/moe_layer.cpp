@@ -22,6 +22,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 
 #include "autograd/node.h"
 #include "moe/aux_losses.h"
@@ -198,6 +199,10 @@ Tensor MoELayer::forward(const Tensor& x, const TokenContext& context) {
     double count = std::max<double>(static_cast<double>(real_tokens), 1.0);
     info.entropy = sum(entropy * mask).item() / count;
     if (decision.logits.defined()) info.mean_log_z = sum(logsumexp(decision.logits.detach(), {1}) * mask).item() / count;
+  }
+  if (config.log_load && is_training()) {
+    std::int64_t dropped_tokens = std::accumulate(no_expert.begin(), no_expert.end(), std::int64_t{0});
+    load_history.push_back({tokens_per_expert, real_tokens, dropped_tokens});
   }
   last_routing_ = std::move(info);
   return reshape(output, x.shape());

@@ -25,6 +25,14 @@ struct MoELayerConfig {
   double expert_dropout = 0.0;      // dropout on expert hidden units; ST-MoE fine-tunes with 0.4
   GeluApproximation activation = GeluApproximation::Erf;
   double init_scale = 0.1;          // expert weights ~ truncated normal std √(0.1/fan_in), Switch §2.4
+  bool log_load = false;            // append each training forward's load to MoELayer::load_history
+};
+
+// One training step's load on one layer, for plots of expert load over training.
+struct LoadRecord {
+  std::vector<std::int64_t> tokens_per_expert;  // (E)
+  std::int64_t real_tokens = 0;
+  std::int64_t dropped_tokens = 0;  // real tokens no expert processed
 };
 
 // What one forward did, for a training loop to add and a student to print.
@@ -52,7 +60,9 @@ class MoELayer : public nn::UnaryModule {
   MoELayer(const MoELayerConfig& config, std::shared_ptr<Router> router, Generator& generator = default_generator());
   // x (...,D) -> (...,D). Random draws (router noise, expert dropout) come from the generator given
   // at construction.
-  Tensor forward(const Tensor& x) override { return forward(x, {}); }
+  // Inside a model the layer is called as a plain UnaryModule: it then reads the context set by
+  // set_token_context (moe/layouts.h has TokenContextScope to set it on every MoE layer of a model).
+  Tensor forward(const Tensor& x) override { return forward(x, pending_context_); }
   // The same with per-token ids and padding mask of shape (...) (hash routing needs the ids).
   Tensor forward(const Tensor& x, const TokenContext& context);
   const RoutingInfo& last_routing() const { return last_routing_; }
@@ -60,6 +70,10 @@ class MoELayer : public nn::UnaryModule {
   // as it is. Needs ffn's hidden width to equal expert_hidden.
   void upcycle_from(const nn::FeedForward& ffn);
   std::int64_t num_experts() const { return router->num_experts(); }
+  void set_token_context(const TokenContext& context) { pending_context_ = context; }
+
+  // Filled when config.log_load is set: one record per forward in training mode.
+  std::vector<LoadRecord> load_history;
 
   MoELayerConfig config;
   std::shared_ptr<Router> router;
@@ -72,6 +86,7 @@ class MoELayer : public nn::UnaryModule {
                     std::int64_t e, const Tensor& rows);
   Generator* generator_;
   RoutingInfo last_routing_;
+  TokenContext pending_context_;
 };
 
 }  // namespace moegrad::moe

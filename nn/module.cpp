@@ -100,6 +100,14 @@ std::vector<std::pair<std::string, const Module*>> Module::named_modules() const
   return out;
 }
 
+std::vector<std::pair<std::string, Module*>> Module::named_modules() {
+  std::vector<std::pair<std::string, Module*>> out{{"", this}};
+  for (auto& [name, child] : children_) {
+    for (auto& [sub, module] : child->named_modules()) out.push_back({sub.empty() ? name : name + "." + sub, module});
+  }
+  return out;
+}
+
 std::int64_t Module::parameter_count() const {
   std::int64_t count = 0;
   for (const auto& [name, tensor] : named_parameters()) count += tensor.numel();

@@ -29,6 +29,7 @@ class Module {
   std::vector<Tensor> parameters() const;
   std::vector<NamedTensor> named_buffers() const;
   std::vector<std::pair<std::string, const Module*>> named_modules() const;  // "" is this module
+  std::vector<std::pair<std::string, Module*>> named_modules();  // the same, to change what is found
   std::int64_t parameter_count() const;
 
   void train(bool training = true);  // this module and all children

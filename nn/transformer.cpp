@@ -19,18 +19,24 @@ void TransformerEncoderLayer::set_ffn(std::shared_ptr<UnaryModule> replacement) 
 }
 
 Tensor TransformerEncoderLayer::forward(const Tensor& x, const Tensor& padding_mask, Taps* taps) {
+  return transformer_layer_forward(config, *attention, *ffn, *norm1, *norm2, *dropout, x, padding_mask, taps);
+}
+
+Tensor transformer_layer_forward(const TransformerLayerConfig& config, MultiHeadAttention& attention, UnaryModule& ffn,
+                                 LayerNorm& norm1, LayerNorm& norm2, Dropout& dropout, const Tensor& x,
+                                 const Tensor& padding_mask, Taps* taps) {
   // attention sublayer
-  Tensor attention_in = config.norm_first ? norm1->forward(x) : x;
-  Tensor attention_branch = dropout->forward(attention->forward(attention_in, padding_mask, config.causal, taps));
+  Tensor attention_in = config.norm_first ? norm1.forward(x) : x;
+  Tensor attention_branch = dropout.forward(attention.forward(attention_in, padding_mask, config.causal, taps));
   record_tap(taps, "attention_branch", attention_branch);
-  Tensor hidden = config.norm_first ? x + attention_branch : norm1->forward(x + attention_branch);
+  Tensor hidden = config.norm_first ? x + attention_branch : norm1.forward(x + attention_branch);
   record_tap(taps, "hidden", hidden);
 
   // feed-forward (or MoE) sublayer
-  Tensor ffn_in = config.norm_first ? norm2->forward(hidden) : hidden;
-  Tensor ffn_branch = dropout->forward(ffn->forward(ffn_in));
+  Tensor ffn_in = config.norm_first ? norm2.forward(hidden) : hidden;
+  Tensor ffn_branch = dropout.forward(ffn.forward(ffn_in));
   record_tap(taps, "ffn_branch", ffn_branch);
-  Tensor out = config.norm_first ? hidden + ffn_branch : norm2->forward(hidden + ffn_branch);
+  Tensor out = config.norm_first ? hidden + ffn_branch : norm2.forward(hidden + ffn_branch);
   record_tap(taps, "trunk", out);
   return out;
 }

@@ -34,4 +34,10 @@ class TransformerEncoderLayer : public Module {
   std::shared_ptr<Dropout> dropout;
 };
 
+// The layer's arithmetic given its parts. TransformerEncoderLayer calls it with its own parts;
+// WideNet (moe/widenet.h) calls it with one shared attention and FFN and each layer's own LayerNorms.
+Tensor transformer_layer_forward(const TransformerLayerConfig& config, MultiHeadAttention& attention, UnaryModule& ffn,
+                                 LayerNorm& norm1, LayerNorm& norm2, Dropout& dropout, const Tensor& x,
+                                 const Tensor& padding_mask, Taps* taps);
+
 }  // namespace moegrad::nn

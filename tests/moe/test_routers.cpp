@@ -249,3 +249,13 @@ TEST_CASE("router logits of plus or minus 1e4 give no NaN") {
   (d.gates.sum() + d.aux_loss).backward();
   for (double g : router.router_weight.grad().to_vector<double>()) CHECK(std::isfinite(g));
 }
+
+TEST_CASE("gshard with random_second_expert off dispatches every second choice") {
+  Generator generator(0);
+  GShardRouter router({.dim = 1, .experts = 3, .random_second_expert = false}, generator);
+  router.to(kFloat64);
+  set(router.gate_weight, {std::log(5.0), std::log(3.0), std::log(2.0)});
+  RoutingDecision d = router.route_with_uniform(tokens({1, 1}, 1), from_vector(std::vector<double>{0.7, 0.8}));
+  CHECK(d.dispatch_mask.to_vector<std::int64_t>() == std::vector<std::int64_t>{1, 1, 1, 1});
+  check_close(d.gates, {0.625, 0.375, 0.625, 0.375}, 1e-12);
+}

@@ -1,0 +1,52 @@
+#include "moe/widenet.h"
+
+#include <fmt/format.h>
+
+#include "tensor/creation.h"
+#include "tensor/errors.h"
+
+namespace moegrad::moe {
+
+WideNet::WideNet(const nn::TransformerLayerConfig& layer, std::int64_t layers, std::shared_ptr<nn::UnaryModule> shared_ffn,
+                 Generator& generator)
+    : config(layer) {
+  if (layers < 1 || !shared_ffn) {
+    throw Error(fmt::format("[WideNet] needs at least one layer and an FFN, got {} layers and {}", layers,
+                            shared_ffn ? "an FFN" : "no FFN"));
+  }
+  attention = register_module("attention",
+                              std::make_shared<nn::MultiHeadAttention>(layer.dim, layer.heads, layer.dropout, generator));
+  ffn = register_module("ffn", std::move(shared_ffn));
+  dropout = register_module("dropout", std::make_shared<nn::Dropout>(layer.dropout, generator));
+  norms1 = register_module("norms1", std::make_shared<nn::ModuleList<nn::LayerNorm>>());
+  norms2 = register_module("norms2", std::make_shared<nn::ModuleList<nn::LayerNorm>>());
+  for (std::int64_t l = 0; l < layers; ++l) {
+    norms1->push_back(std::make_shared<nn::LayerNorm>(layer.dim, layer.layer_norm_eps));
+    norms2->push_back(std::make_shared<nn::LayerNorm>(layer.dim, layer.layer_norm_eps));
+  }
+}
+
+Tensor WideNet::forward(const Tensor& x, const Tensor& padding_mask, nn::Taps* taps) {
+  auto* moe = dynamic_cast<MoELayer*>(ffn.get());
+  if (moe) moe->set_token_context({Tensor(), padding_mask});
+  layer_routing_.clear();
+  nn::TapScope all_layers(taps, "layers");
+  Tensor h = x;
+  for (std::int64_t l = 0; l < num_layers(); ++l) {
+    nn::TapScope layer(taps, std::to_string(l));
+    auto i = static_cast<std::size_t>(l);
+    h = nn::transformer_layer_forward(config, *attention, *ffn, (*norms1)[i], (*norms2)[i], *dropout, h, padding_mask,
+                                      taps);
+    if (moe) layer_routing_.push_back(moe->last_routing());
+  }
+  if (moe) moe->set_token_context({});
+  return h;
+}
+
+Tensor WideNet::aux_loss() const {
+  Tensor total;
+  for (const RoutingInfo& routing : layer_routing_) total = total.defined() ? total + routing.aux_loss : routing.aux_loss;
+  return total.defined() ? total : zeros({});
+}
+
+}  // namespace moegrad::moe

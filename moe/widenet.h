@@ -1,0 +1,45 @@
+// WideNet (Xue et al., "Go Wider Instead of Deeper", AAAI 2022, arXiv 2107.11817): one Transformer
+// block, attention + MoE FFN, whose weights all N layers share (as ALBERT shares its block), while
+// each layer keeps its own two LayerNorms:
+//   h_l     = LN1_l(x_l + Attn(x_l))                     Attn and MoE: one set of weights
+//   x_{l+1} = LN2_l(h_l + MoE(h_l))                      LN1_l, LN2_l: per layer (2·N·D·2 parameters)
+// (pre-LN when the layer config says norm_first). Shared weights make the model small; the MoE makes
+// it wide again; the per-layer LayerNorms let the N applications differ so that, the paper argues,
+// the router sends the same token to different experts at different depths. The training loss adds
+// each application's balance loss (Σ over l).
+//
+// The FFN may be any UnaryModule: with a dense FeedForward this is the shared-only (ALBERT-like)
+// baseline the paper compares against.
+#pragma once
+#include "moe/moe_layer.h"
+#include "nn/transformer.h"
+
+namespace moegrad::moe {
+
+class WideNet : public nn::Module {
+ public:
+  // layer.dim and layer.heads shape the shared attention; ffn is the shared FFN (an MoELayer for
+  // WideNet, a FeedForward for the shared-only baseline).
+  WideNet(const nn::TransformerLayerConfig& layer, std::int64_t layers, std::shared_ptr<nn::UnaryModule> ffn,
+          Generator& generator = default_generator());
+  // x (B,T,D) -> (B,T,D); padding_mask (B,T), 1 = real token. Taps: "layers.<l>.*" as in the
+  // Transformer layers (nn/taps.h).
+  Tensor forward(const Tensor& x, const Tensor& padding_mask = Tensor(), nn::Taps* taps = nullptr);
+
+  // Σ over the last forward's N applications of the MoE's aux_loss (0-d zero with a dense FFN).
+  Tensor aux_loss() const;
+  // The routing of each application in the last forward (empty with a dense FFN).
+  const std::vector<RoutingInfo>& layer_routing() const { return layer_routing_; }
+  std::int64_t num_layers() const { return static_cast<std::int64_t>(norms1->size()); }
+
+  nn::TransformerLayerConfig config;
+  std::shared_ptr<nn::MultiHeadAttention> attention;  // shared
+  std::shared_ptr<nn::UnaryModule> ffn;               // shared
+  std::shared_ptr<nn::Dropout> dropout;
+  std::shared_ptr<nn::ModuleList<nn::LayerNorm>> norms1, norms2;  // one per layer
+
+ private:
+  std::vector<RoutingInfo> layer_routing_;
+};
+
+}  // namespace moegrad::moe
