@@ -63,10 +63,7 @@ RoutingDecision GShardRouter::route_with_uniform(const Tensor& x, const Tensor& 
   Tensor gates = top.values / sum(top.values, {1}, true);
 
   // 3. random routing: keep the second expert when 2·g2 > u, i.e. with probability min(1, 2·g2)
-  //    (with random_second_expert off, always: plain top-2)
-  Tensor second_kept = config.random_second_expert
-                           ? gt(narrow(gates, 1, 1, 1).detach() * 2.0, reshape(uniform_draws.to(dtype), {tokens, 1}))
-                           : ones({tokens, 1}, kInt64, x.device());
+  Tensor second_kept = gt(narrow(gates, 1, 1, 1).detach() * 2.0, reshape(uniform_draws.to(dtype), {tokens, 1}));
   Tensor dispatch = concat({ones({tokens, 1}, kInt64, x.device()), second_kept.to(kInt64)}, 1);  // (T,2)
 
   // 4. the auxiliary loss over real tokens, at the reference code's scale

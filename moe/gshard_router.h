@@ -10,8 +10,6 @@ struct GShardRouterConfig {
   // weight on E² · ℓ_aux, the reference code's scale (the paper gives none): 1 at uniform routing
   double aux_loss_weight = 1e-2;
   double init_scale = 0.1;  // the paper gives no router init; we use Switch's (std √(0.1/D))
-  // false: always dispatch the second expert (plain top-2, the contrast to the paper's random routing)
-  bool random_second_expert = true;
 };
 
 class GShardRouter : public Router {

@@ -250,12 +250,12 @@ TEST_CASE("router logits of plus or minus 1e4 give no NaN") {
   for (double g : router.router_weight.grad().to_vector<double>()) CHECK(std::isfinite(g));
 }
 
-TEST_CASE("gshard with random_second_expert off dispatches every second choice") {
+TEST_CASE("gshard with every uniform draw 0 keeps every second choice (plain top-2)") {
   Generator generator(0);
-  GShardRouter router({.dim = 1, .experts = 3, .random_second_expert = false}, generator);
+  GShardRouter router({.dim = 1, .experts = 3}, generator);
   router.to(kFloat64);
   set(router.gate_weight, {std::log(5.0), std::log(3.0), std::log(2.0)});
-  RoutingDecision d = router.route_with_uniform(tokens({1, 1}, 1), from_vector(std::vector<double>{0.7, 0.8}));
+  RoutingDecision d = router.route_with_uniform(tokens({1, 1}, 1), zeros({2}, kFloat64));
   CHECK(d.dispatch_mask.to_vector<std::int64_t>() == std::vector<std::int64_t>{1, 1, 1, 1});
   check_close(d.gates, {0.625, 0.375, 0.625, 0.375}, 1e-12);
 }

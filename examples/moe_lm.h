@@ -1,0 +1,241 @@
+// The harness the MoE language-model examples share: a character-level GPT on the King James Bible
+// (Debian package bible-kjv) whose FFNs can be MoE layers, trained with AdamW for a fixed number of
+// steps, with the held-out loss measured along the way. Each example (noisy_topk_2017, switch_top1,
+// gshard_top2, glam, st_moe) only says what differs: the router, where the MoE layers go, the loss
+// weights, and what to measure after each step.
+//
+//   examples::CharCorpus corpus = examples::load_kjv_characters(quick);
+//   examples::LmExperiment run;
+//   run.name = "switch";
+//   run.model = examples::small_gpt(corpus, 64, 2);
+//   run.moe_every = 1;                      // 0 dense, 1 every layer, 2 every other (GShard/GLaM)
+//   run.moe.expert_hidden = 256;
+//   run.make_router = [&](std::int64_t) { return std::make_shared<moe::SwitchRouter>(config, generator); };
+//   examples::LmResult result = examples::train_lm(run, corpus);
+#pragma once
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "data/corpus.h"
+#include "data/tokenizer.h"
+#include "moe/layouts.h"
+#include "moegrad.h"
+#include "nn/clip.h"
+#include "nn/gpt.h"
+#include "nn/optim.h"
+#include "nn/schedule.h"
+#include "train/plot.h"
+#include "train/progress.h"
+
+namespace moegrad::examples {
+
+// The KJV as one string of verses, one per line, encoded character by character; the last 5% is
+// held out.
+struct CharCorpus {
+  data::CharTokenizer tokenizer;
+  std::vector<std::int64_t> ids;
+  std::int64_t split = 0;  // ids[0, split) train, ids[split, end) held out
+};
+
+inline CharCorpus load_kjv_characters(bool quick) {
+  std::vector<std::string> verses = data::kjv_verses();
+  if (quick) verses.resize(std::min<std::size_t>(verses.size(), 3000));
+  std::string text;
+  for (const auto& verse : verses) text += verse + "\n";
+  CharCorpus corpus{data::CharTokenizer::build({text}), {}, 0};
+  corpus.ids = corpus.tokenizer.encode(text);
+  corpus.split = static_cast<std::int64_t>(static_cast<double>(corpus.ids.size()) * 0.95);
+  return corpus;
+}
+
+// B windows of T+1 characters starting at random places in [begin, end): inputs are the first T,
+// targets the last T (each position predicts the next character).
+inline std::pair<Tensor, Tensor> random_windows(const std::vector<std::int64_t>& text, std::int64_t begin,
+                                                std::int64_t end, std::int64_t batch, std::int64_t tokens,
+                                                Generator& generator) {
+  std::vector<std::int64_t> inputs, targets;
+  for (std::int64_t b = 0; b < batch; ++b) {
+    auto span = static_cast<double>(end - begin - tokens - 1);
+    auto start = begin + static_cast<std::int64_t>(generator.next_uniform() * span);
+    inputs.insert(inputs.end(), text.begin() + start, text.begin() + start + tokens);
+    targets.insert(targets.end(), text.begin() + start + 1, text.begin() + start + tokens + 1);
+  }
+  return {from_vector(inputs, {batch, tokens}), from_vector(targets, {batch, tokens})};
+}
+
+// A small GPT for the corpus: `dim` wide, `layers` deep, FFN 4×dim, context 64, no dropout.
+inline nn::GptConfig small_gpt(const CharCorpus& corpus, std::int64_t dim, std::int64_t layers) {
+  nn::GptConfig config;
+  config.vocab_size = corpus.tokenizer.vocab_size();
+  config.max_positions = 64;
+  config.dim = dim;
+  config.heads = std::max<std::int64_t>(1, dim / 32);
+  config.layers = layers;
+  config.ffn_hidden = 4 * dim;
+  config.dropout = 0.0;
+  return config;
+}
+
+struct LmExperiment {
+  std::string name;  // shown on the progress bar
+  nn::GptConfig model;
+  std::int64_t moe_every = 0;  // 0: a dense model; 1: MoE in every layer; 2: every other layer (GShard, GLaM)
+  moe::MoELayerConfig moe;     // dim is taken from the model
+  moe::RouterFactory make_router;
+  double experts_per_token = 1.0;  // for the activated-parameter count
+  double aux_weight = 1.0;         // multiplies Σ of the layers' aux losses; 0 trains without them
+  std::int64_t steps = 300;
+  std::int64_t batch = 16;
+  double lr = 3e-3;
+  double clip = 1.0;  // gradient-norm clip; 0 turns it off
+  std::int64_t evaluations = 5;  // held-out loss this many times, evenly spaced (and at the end)
+  std::uint64_t seed = 0;
+  // Called after every optimiser step with the step number and that step's training loss (the
+  // MoE layers' last_routing() still describes that step), e.g. to record router statistics.
+  std::function<void(nn::GptModel& model, std::int64_t step, double loss)> after_step;
+};
+
+struct LmResult {
+  std::vector<double> steps, train_loss;     // every step
+  std::vector<double> eval_steps, eval_loss;  // held-out cross-entropy, nats per character
+  double final_eval_loss = 0.0;
+  moe::ParameterCounts parameters;
+  // Per MoE layer, one record per training step (moe::LoadRecord: tokens per expert, drops).
+  std::vector<std::vector<moe::LoadRecord>> load;
+  double dropped_fraction = 0.0;  // real tokens that no expert processed, over all steps and MoE layers
+  double seconds = 0.0;           // wall-clock time of the training loop
+  bool finite = true;             // false if a loss became NaN or infinite (training stopped there)
+};
+
+// The held-out loss on fixed windows (the same ones at every call), in eval mode.
+inline double held_out_loss(nn::GptModel& model, const CharCorpus& corpus, std::int64_t batch) {
+  NoGradGuard no_grad;
+  model.eval();
+  Generator fixed(1234);
+  double total = 0.0;
+  for (int i = 0; i < 4; ++i) {
+    auto [x, y] = random_windows(corpus.ids, corpus.split, static_cast<std::int64_t>(corpus.ids.size()), batch,
+                                 model.config.max_positions, fixed);
+    total += cross_entropy(model.forward(x), y).item();
+  }
+  model.train();
+  return total / 4.0;
+}
+
+inline LmResult train_lm(const LmExperiment& run, const CharCorpus& corpus) {
+  Generator generator(run.seed);
+  nn::GptModel model(run.model, generator);
+  if (run.moe_every > 0) {
+    moe::MoELayerConfig moe_config = run.moe;
+    moe_config.dim = run.model.dim;
+    moe_config.log_load = true;
+    moe::use_moe_every_other_layer(*model.layers, moe_config, run.make_router, generator, run.moe_every,
+                                   run.moe_every == 1 ? 0 : 1);
+  }
+  LmResult result;
+  result.parameters = moe::count_parameters(model, run.experts_per_token);
+
+  nn::AdamOptions adamw;
+  adamw.lr = run.lr;
+  adamw.weight_decay = 0.01;
+  nn::AdamW optimizer(model.parameters(), adamw);
+  nn::Scheduler scheduler(optimizer, nn::warmup_cosine_decay(run.steps / 10, run.steps, 0.1));
+
+  train::ProgressOptions progress_options;
+  progress_options.item_unit = "tok";
+  train::ProgressBar bar(run.steps, fmt::format("{:<12}", run.name), progress_options);
+  std::int64_t eval_every = std::max<std::int64_t>(1, run.steps / std::max<std::int64_t>(1, run.evaluations));
+  auto started = std::chrono::steady_clock::now();
+  for (std::int64_t step = 1; step <= run.steps; ++step) {
+    auto [x, y] = random_windows(corpus.ids, 0, corpus.split, run.batch, run.model.max_positions, generator);
+    Tensor loss = cross_entropy(model.forward(x), y);
+    double loss_value = loss.item();
+    if (!std::isfinite(loss_value)) {
+      result.finite = false;
+      bar.message(fmt::format("{}: the loss became {} at step {}; stopping", run.name, loss_value, step));
+      break;
+    }
+    if (run.aux_weight != 0.0) loss = loss + moe::total_aux_loss(model) * run.aux_weight;
+    optimizer.zero_grad();
+    loss.backward();
+    if (run.clip > 0.0) nn::clip_grad_norm(model.parameters(), run.clip);
+    optimizer.step();
+    scheduler.step();
+    result.steps.push_back(static_cast<double>(step));
+    result.train_loss.push_back(loss_value);
+    if (run.after_step) run.after_step(model, step, loss_value);
+    bar.add_items(run.batch * run.model.max_positions);
+    bar.update(step, {{"loss", loss_value}});
+    if (step % eval_every == 0 || step == run.steps) {
+      result.eval_steps.push_back(static_cast<double>(step));
+      result.eval_loss.push_back(held_out_loss(model, corpus, run.batch));
+    }
+  }
+  bar.finish();
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  result.final_eval_loss = result.eval_loss.empty() ? NAN : result.eval_loss.back();
+
+  std::int64_t dropped = 0, routed = 0;
+  for (auto& [name, layer] : moe::find_moe_layers(model)) {
+    for (const moe::LoadRecord& record : layer->load_history) {
+      dropped += record.dropped_tokens;
+      routed += record.real_tokens;
+    }
+    result.load.push_back(layer->load_history);
+  }
+  result.dropped_fraction = routed > 0 ? static_cast<double>(dropped) / static_cast<double>(routed) : 0.0;
+  return result;
+}
+
+// The coefficient of variation (std / mean) of per-expert token counts: 0 for perfect balance,
+// √(E−1) when one expert takes every token (Shazeer et al. 2017 penalise its square).
+inline double load_cv(const std::vector<std::int64_t>& tokens_per_expert) {
+  double mean = 0.0, square = 0.0;
+  for (std::int64_t c : tokens_per_expert) mean += static_cast<double>(c);
+  mean /= static_cast<double>(tokens_per_expert.size());
+  for (std::int64_t c : tokens_per_expert) square += (static_cast<double>(c) - mean) * (static_cast<double>(c) - mean);
+  double variance = square / static_cast<double>(tokens_per_expert.size());
+  return mean > 0.0 ? std::sqrt(variance) / mean : 0.0;
+}
+
+// Each expert's share of one layer's tokens over training, averaged over windows of `smooth` steps:
+// one line per expert, for train::line_plot.
+inline std::vector<train::Series> expert_share_series(const std::vector<moe::LoadRecord>& history,
+                                                      std::int64_t smooth = 10) {
+  std::vector<train::Series> series;
+  if (history.empty()) return series;
+  std::size_t experts = history.front().tokens_per_expert.size();
+  for (std::size_t e = 0; e < experts; ++e) series.push_back({fmt::format("expert {}", e), {}, {}});
+  auto window = static_cast<std::size_t>(std::max<std::int64_t>(1, smooth));
+  for (std::size_t start = 0; start + window <= history.size(); start += window) {
+    std::vector<double> share(experts, 0.0);
+    double total = 0.0;
+    for (std::size_t s = start; s < start + window; ++s) {
+      for (std::size_t e = 0; e < experts; ++e) share[e] += static_cast<double>(history[s].tokens_per_expert[e]);
+      total += static_cast<double>(history[s].real_tokens);
+    }
+    for (std::size_t e = 0; e < experts; ++e) {
+      series[e].x.push_back(static_cast<double>(start + window));
+      series[e].y.push_back(total > 0.0 ? share[e] / total : 0.0);
+    }
+  }
+  return series;
+}
+
+// Mean and sample standard deviation, printed "m ± s" (just "m" for one value).
+inline std::string mean_and_spread(const std::vector<double>& values, int digits = 3) {
+  double mean = 0.0, square = 0.0;
+  for (double v : values) mean += v;
+  mean /= static_cast<double>(values.size());
+  if (values.size() < 2) return fmt::format("{:.{}f}", mean, digits);
+  for (double v : values) square += (v - mean) * (v - mean);
+  return fmt::format("{:.{}f} ± {:.{}f}", mean, digits, std::sqrt(square / static_cast<double>(values.size() - 1)),
+                     digits);
+}
+
+}  // namespace moegrad::examples
