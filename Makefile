@@ -1,7 +1,7 @@
 # moegrad build. Targets:
 #   make              static library build/libmoegrad.a and the test binary
 #   make test         build and run the test suite (ends with "tests: N passed, M failed")
-#   make demo         build and run the default example
+#   make demo         build, then a tour: every paper's example in --quick mode and one table
 #   make bench        benchmarks (ratios against raw BLAS, side by side in one run)
 #   make test SANITIZE=1   the suite under AddressSanitizer + UndefinedBehaviorSanitizer
 # Options: CUDA=auto|1|0 (auto: compile cuda/ when nvcc is on PATH), CXX, NVCC.
@@ -96,8 +96,8 @@ venv:
 test: deps venv $(TEST_BIN)
 	$(RUN_ENV) $(TEST_BIN)
 
-demo: deps $(BUILD)/examples/fashion_mnist
-	$(BUILD)/examples/fashion_mnist
+demo: deps $(EXAMPLES)
+	@tools/tour.sh $(BUILD)
 
 # Every example in --quick mode (seconds each; each exits non-zero when its loss does not fall).
 smoke: deps $(EXAMPLES)

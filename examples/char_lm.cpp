@@ -5,8 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
-#include "data/corpus.h"
-#include "data/tokenizer.h"
+#include "examples/moe_lm.h"
 #include "moegrad.h"
 #include "nn/clip.h"
 #include "nn/gpt.h"
@@ -20,22 +19,6 @@
 
 using namespace moegrad;
 
-namespace {
-
-// B windows of T+1 characters starting at random places in [begin, end): inputs are the first T,
-// targets the last T (each position predicts the next character).
-std::pair<Tensor, Tensor> random_windows(const std::vector<std::int64_t>& text, std::int64_t begin, std::int64_t end,
-                                         std::int64_t batch, std::int64_t tokens, Generator& generator) {
-  std::vector<std::int64_t> inputs, targets;
-  for (std::int64_t b = 0; b < batch; ++b) {
-    auto start = begin + static_cast<std::int64_t>(generator.next_uniform() * static_cast<double>(end - begin - tokens - 1));
-    inputs.insert(inputs.end(), text.begin() + start, text.begin() + start + tokens);
-    targets.insert(targets.end(), text.begin() + start + 1, text.begin() + start + tokens + 1);
-  }
-  return {from_vector(inputs, {batch, tokens}), from_vector(targets, {batch, tokens})};
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"character-level GPT on the King James Bible"};
@@ -73,15 +56,11 @@ int main(int argc, char** argv) {
   train::RunDir run = train::RunDir::create(flags.out, "char_lm");
 
   // ---- data: every verse, one per line; the last 5% is held out ----
-  std::vector<std::string> verses = data::kjv_verses();
-  if (flags.quick) verses.resize(std::min<std::size_t>(verses.size(), 3000));
-  std::string text;
-  for (const auto& verse : verses) text += verse + "\n";
-  data::CharTokenizer tokenizer = data::CharTokenizer::build({text});
-  std::vector<std::int64_t> ids = tokenizer.encode(text);
-  auto split = static_cast<std::int64_t>(static_cast<double>(ids.size()) * 0.95);
-  config.vocab_size = tokenizer.vocab_size();
-  fmt::print("KJV: {} verses, {} characters, vocabulary of {}\n", verses.size(), ids.size(), config.vocab_size);
+  examples::CharCorpus corpus = examples::load_kjv_characters(flags.quick);
+  const std::vector<std::int64_t>& ids = corpus.ids;
+  std::int64_t split = corpus.split;
+  config.vocab_size = corpus.tokenizer.vocab_size();
+  fmt::print("KJV: {} characters, vocabulary of {}\n", ids.size(), config.vocab_size);
 
   // ---- model and optimiser ----
   Generator generator(flags.seed);
@@ -93,19 +72,6 @@ int main(int argc, char** argv) {
   nn::Scheduler scheduler(optimizer, nn::warmup_cosine_decay(steps / 10, steps, 0.1));
   fmt::print("GPT: {} layers, width {}, {} parameters\n", config.layers, config.dim, model.parameter_count());
 
-  auto held_out_loss = [&] {
-    NoGradGuard no_grad;
-    model.eval();
-    Generator fixed(1234);  // the same windows at every evaluation
-    double total = 0.0;
-    for (int i = 0; i < 4; ++i) {
-      auto [x, y] = random_windows(ids, split, static_cast<std::int64_t>(ids.size()), batch, config.max_positions, fixed);
-      total += cross_entropy(model.forward(x), y).item();
-    }
-    model.train();
-    return total / 4.0;
-  };
-
   // ---- training ----
   train::MetricsLog log(run.metrics_path());
   train::ProgressOptions progress_options;
@@ -115,7 +81,7 @@ int main(int argc, char** argv) {
   std::vector<double> step_axis, train_losses, eval_axis, eval_losses;
   double first_loss = 0.0, last_loss = 0.0;
   for (std::int64_t step = 1; step <= steps; ++step) {
-    auto [x, y] = random_windows(ids, 0, split, batch, config.max_positions, generator);
+    auto [x, y] = examples::random_windows(ids, 0, split, batch, config.max_positions, generator);
     Tensor loss = cross_entropy(model.forward(x), y);
     optimizer.zero_grad();
     loss.backward();
@@ -129,7 +95,7 @@ int main(int argc, char** argv) {
     bar.add_items(batch * config.max_positions);
     bar.update(step, {{"loss", last_loss}, {"lr", optimizer.lr()}});
     if (step % std::max<std::int64_t>(1, steps / 5) == 0 || step == steps) {
-      double held_out = held_out_loss();
+      double held_out = examples::held_out_loss(model, corpus, batch);
       eval_axis.push_back(static_cast<double>(step));
       eval_losses.push_back(held_out);
       log.write({{"step", step}, {"train_loss", last_loss}, {"held_out_loss", held_out}, {"lr", optimizer.lr()}});
@@ -140,9 +106,9 @@ int main(int argc, char** argv) {
   bar.finish();
 
   // ---- a sample ----
-  std::vector<std::int64_t> prompt = tokenizer.encode("And God said");
+  std::vector<std::int64_t> prompt = corpus.tokenizer.encode("And God said");
   std::vector<std::int64_t> sampled = model.generate(prompt, sample_length, temperature, generator);
-  std::string sample = tokenizer.decode(sampled);
+  std::string sample = corpus.tokenizer.decode(sampled);
   fmt::print("\nSample (temperature {}):\n{}\n\n", temperature, sample);
 
   table.print(std::cout);

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# `make demo`: a tour of the papers. Runs each paper's example in --quick mode (seconds each), then
+# prints one table, paper by paper, of what each run measured just now. Every example ends its
+# output with a line "tour: <example> | <what it measured> | <effect shown: yes/no>"; this script
+# collects those lines. Usage: tools/tour.sh BUILD_DIR
+set -euo pipefail
+build=${1:-build}
+papers=(
+  "local_experts_1991|Jacobs et al. 1991, adaptive mixtures of local experts"
+  "noisy_topk_2017|Shazeer et al. 2017, noisy top-k gating"
+  "gshard_top2|Lepikhin et al. 2020, GShard top-2"
+  "switch_top1|Fedus et al. 2021, Switch Transformer"
+  "glam|Du et al. 2021, GLaM"
+  "st_moe|Zoph et al. 2022, ST-MoE"
+  "widenet|Xue et al. 2022, WideNet"
+)
+logs="$build/tour"
+mkdir -p "$logs"
+for entry in "${papers[@]}"; do
+  example=${entry%%|*}
+  echo
+  echo "==== ${entry#*|}: $build/examples/$example --quick"
+  if ! "$build/examples/$example" --quick --out "$logs/$example" 2>&1 | tee "$logs/$example.log"; then
+    echo "tour: $example | the example FAILED (log: $logs/$example.log) | no" >>"$logs/$example.log"
+  fi
+done
+
+echo
+echo "The tour, paper by paper (quick runs: tiny models and few steps, so an effect may not show yet;"
+echo "README.md gives each example's default run and the numbers it measured)."
+trim() { sed 's/^ *//; s/ *$//' <<<"$1"; }
+printf '%-20s | %-100s | %s\n' "example" "measured just now" "effect shown"
+printf '%s\n' "$(printf '%.0s-' {1..140})"
+for entry in "${papers[@]}"; do
+  example=${entry%%|*}
+  line=$(grep -a '^tour: ' "$logs/$example.log" | tail -n 1 || true)
+  if [[ -z "$line" ]]; then line="tour: $example | (no tour line printed) | no"; fi
+  IFS='|' read -r _ measured shown <<<"$line"
+  printf '%-20s | %-100s | %s\n' "$example" "$(trim "$measured")" "$(trim "$shown")"
+done
