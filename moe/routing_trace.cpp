@@ -35,6 +35,7 @@ std::string format_routing(const RoutingInfo& info, std::int64_t max_tokens, con
       std::int64_t slot = t * k + j;
       if (processed[slot]) line += fmt::format(" e{}:{:.2f}", expert[slot], gate[slot]);
       else if (dropped[slot]) line += fmt::format(" e{}:{:.2f}(dropped)", expert[slot], gate[slot]);
+      else if (gate[slot] > 0.0) line += fmt::format(" e{}:{:.2f}(not sent)", expert[slot], gate[slot]);  // e.g. GShard's random test
     }
     if (no_expert[t]) line += "  no expert: residual only";
     out += line + "\n";

@@ -9,6 +9,7 @@
 namespace moegrad::moe {
 
 // The first `max_tokens` tokens, one line each ("expert:gate", a dropped slot marked "(dropped)",
+// a choice the router did not send, such as a second expert GShard's random test rejected, "(not sent)",
 // a token no expert took marked "no expert: residual only"), then one line per expert with its
 // token count and a bar. `token_names` (optional) labels the tokens, e.g. with their text.
 std::string format_routing(const RoutingInfo& info, std::int64_t max_tokens = 8,

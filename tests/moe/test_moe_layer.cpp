@@ -298,6 +298,16 @@ TEST_CASE("the routing trace shows each token's experts and gates, the dropped s
   CHECK(trace.find("           0      2 ####################\n") != std::string::npos);
   MoELayer fresh(layer_config(3, 4, 1.0), std::make_shared<FixedRouter>(d, 2), generator);
   CHECK(format_routing(fresh.last_routing()) == "no routing yet: run forward() first\n");
+
+  // a second choice the router did not send (GShard's random test) is shown as such, not hidden
+  RoutingDecision skipped = hand_decision({0, 1, 1, 0}, {1, 0, 1, 1}, 2, 2, 2);
+  MoELayer unlimited(layer_config(3, 4, 0.0), std::make_shared<FixedRouter>(skipped, 2), generator);
+  unlimited.to(kFloat64);
+  unlimited.forward(leaf({2, 3}, 1));
+  std::string skipped_trace = format_routing(unlimited.last_routing(), 2, {"a", "b"});
+  INFO(skipped_trace);
+  CHECK(skipped_trace.find("           a  e0:0.50 e1:0.50(not sent)\n") != std::string::npos);
+  CHECK(skipped_trace.find("           b  e1:0.50 e0:0.50\n") != std::string::npos);
 }
 
 TEST_CASE("in dropless mode a token's output does not depend on how the batch is split") {
