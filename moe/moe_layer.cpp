@@ -182,7 +182,7 @@ Tensor MoELayer::forward(const Tensor& x, const TokenContext& context) {
   std::vector<std::int64_t> no_expert(T);  // real tokens that no expert took
   for (std::int64_t t = 0; t < T; ++t) no_expert[t] = real[t] != 0.0 && !token_taken[t];
   info.token_dropped = from_vector(no_expert, {T});
-  info.capacity = *std::max_element(capacity.begin(), capacity.end());
+  info.capacity = factor > 0.0 ? *std::max_element(capacity.begin(), capacity.end()) : 0;
   info.tokens_per_expert = tokens_per_expert;
   info.expert_tokens = expert_tokens;
   info.probabilities = decision.probabilities;

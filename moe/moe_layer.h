@@ -41,7 +41,7 @@ struct RoutingInfo {
   Tensor gates;           // (T,k)
   Tensor dropped;         // (T,k) int64, 1 where a dispatched slot found its expert full
   Tensor token_dropped;   // (T) int64, 1 for a real token that no expert processed (output 0)
-  std::int64_t capacity = 0;                            // C, slots per expert (per group: the largest)
+  std::int64_t capacity = 0;  // C, slots per expert (per group: the largest); 0 when dropless (no limit)
   std::vector<std::int64_t> tokens_per_expert;          // (E) tokens each expert processed
   std::vector<std::vector<std::int64_t>> expert_tokens;  // per expert, the token rows it saw, in order
   Tensor probabilities;   // (T,E)

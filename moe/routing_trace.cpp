@@ -45,7 +45,8 @@ std::string format_routing(const RoutingInfo& info, std::int64_t max_tokens, con
   // one line per expert: tokens taken, and a bar scaled to the busiest expert
   std::int64_t busiest = 1;
   for (std::int64_t n : info.tokens_per_expert) busiest = std::max(busiest, n);
-  out += fmt::format("{:>12}  tokens (capacity {})\n", "expert", info.capacity);
+  std::string limit = info.capacity > 0 ? fmt::format("capacity {}", info.capacity) : std::string("dropless: no capacity limit");
+  out += fmt::format("{:>12}  tokens ({})\n", "expert", limit);
   for (std::size_t e = 0; e < info.tokens_per_expert.size(); ++e) {
     std::int64_t n = info.tokens_per_expert[e];
     out += fmt::format("{:>12}  {:>5} {}\n", e, n, std::string(static_cast<std::size_t>(20 * n / busiest), '#'));

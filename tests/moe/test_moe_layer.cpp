@@ -308,6 +308,8 @@ TEST_CASE("the routing trace shows each token's experts and gates, the dropped s
   INFO(skipped_trace);
   CHECK(skipped_trace.find("           a  e0:0.50 e1:0.50(not sent)\n") != std::string::npos);
   CHECK(skipped_trace.find("           b  e1:0.50 e0:0.50\n") != std::string::npos);
+  CHECK(unlimited.last_routing().capacity == 0);
+  CHECK(skipped_trace.find("tokens (dropless: no capacity limit)") != std::string::npos);
 }
 
 TEST_CASE("in dropless mode a token's output does not depend on how the batch is split") {
