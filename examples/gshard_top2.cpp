@@ -1,0 +1,332 @@
+// GShard top-2 gating (Lepikhin et al. 2020, arXiv 2006.16668) in a character-level GPT on the KJV,
+// with an MoE layer in every other Transformer layer, as GShard places them.
+//
+// Two experiments:
+//   (a) capacity factor: how many routed slots are dropped when experts are full, and what that
+//       costs in held-out loss. GShard's C = 2S/E is capacity factor 2 in moe::MoELayerConfig (each
+//       token asks for two slots); 0 is dropless. The held-out loss is measured at the same factor.
+//   (b) random vs deterministic second expert. GShardRouter keeps the second expert only when
+//       2·g2 > u, u ~ U[0,1). Handing it u = 0 for every token (route_with_uniform) keeps every
+//       second expert: plain top-2. Same capacity factor, same seeds; compare loss, the share of
+//       second choices dispatched, and the drops.
+// At the end a routing trace of a few characters of Genesis 1:1 shows both experts, their gates,
+// and which slots were dropped.
+//   build/examples/gshard_top2              default run: a few minutes on 2 cores
+//   build/examples/gshard_top2 --quick      seconds (CI)
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <iostream>
+
+#include "examples/moe_lm.h"
+#include "moe/gshard_router.h"
+#include "moe/routing_trace.h"
+#include "train/run_dir.h"
+#include "train/table.h"
+
+using namespace moegrad;
+
+namespace {
+
+// Plain top-2: every uniform draw is 0, so the random test 2·g2 > 0 keeps every second expert.
+// The randomness is an input of route_with_uniform; here we feed it known numbers.
+class AlwaysSecondGShardRouter : public moe::GShardRouter {
+ public:
+  using moe::GShardRouter::GShardRouter;
+  moe::RoutingDecision route(const Tensor& x, Generator& /*unused*/, const moe::TokenContext& context = {}) override {
+    return route_with_uniform(x, zeros({x.size(0)}, moe::detail::router_dtype(x), x.device()), context);
+  }
+};
+
+struct Settings {
+  std::int64_t dim = 64, layers = 2, context = 64, batch = 16, steps = 300;
+  std::int64_t experts = 8, group_size = 256;  // GShard's S: tokens per group with its own capacity
+  std::vector<double> capacity_factors{0.5, 1.0, 2.0, 0.0};
+  double compared_capacity_factor = 2.0;  // (b) runs at GShard's C = 2S/E
+  double lr = 3e-3;
+  std::uint64_t seed = 0;
+  std::int64_t seeds = 2;  // runs per configuration (mean ± sd of the held-out loss)
+  std::int64_t trace_characters = 14;
+};
+
+// Slot-level routing counts summed over training steps and MoE layers (the harness counts only
+// tokens that lost both slots; a lost second slot matters here too).
+struct SlotCounts {
+  std::int64_t tokens = 0;
+  std::int64_t second_dispatched = 0;  // second choices the router kept (processed or then dropped)
+  std::int64_t slots_dispatched = 0;   // all slots the router sent to an expert
+  std::int64_t slots_dropped = 0;      // of those, slots whose expert was already full
+  double dropped_share() const { return slots_dispatched ? double(slots_dropped) / double(slots_dispatched) : 0.0; }
+  double second_share() const { return tokens ? double(second_dispatched) / double(tokens) : 0.0; }
+};
+
+void count_slots(const moe::RoutingInfo& info, SlotCounts& counts) {
+  std::int64_t T = info.expert_index.size(0), k = info.expert_index.size(1);
+  std::vector<std::int64_t> expert = info.expert_index.to_vector<std::int64_t>();
+  std::vector<std::int64_t> dropped = info.dropped.to_vector<std::int64_t>();
+  std::vector<char> processed(static_cast<std::size_t>(T * k), 0);
+  for (std::size_t e = 0; e < info.expert_tokens.size(); ++e) {
+    for (std::int64_t t : info.expert_tokens[e]) {
+      for (std::int64_t j = 0; j < k; ++j) {
+        if (expert[t * k + j] == static_cast<std::int64_t>(e)) processed[t * k + j] = 1;
+      }
+    }
+  }
+  counts.tokens += T;
+  for (std::int64_t t = 0; t < T; ++t) {
+    for (std::int64_t j = 0; j < k; ++j) {
+      bool dispatched = processed[t * k + j] || dropped[t * k + j];
+      counts.slots_dispatched += dispatched;
+      counts.slots_dropped += dropped[t * k + j];
+      if (j == 1) counts.second_dispatched += dispatched;
+    }
+  }
+}
+
+// Each character labelled with the five before it, e.g. "begin[n]", so the trace reads as text.
+std::vector<std::string> character_labels(const std::string& text) {
+  std::vector<std::string> labels;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    std::size_t from = i >= 5 ? i - 5 : 0;
+    labels.push_back(text.substr(from, i - from) + "[" + text[i] + "]");
+  }
+  return labels;
+}
+
+struct Trial {
+  std::string name;
+  double capacity_factor = 2.0;
+  bool always_second = false;
+  std::vector<examples::LmResult> runs;  // one per seed
+  SlotCounts slots;                       // pooled over seeds
+  std::string trace;                      // from the first seed
+
+  std::vector<double> final_losses() const {
+    std::vector<double> losses;
+    for (const auto& run : runs) losses.push_back(run.final_eval_loss);
+    return losses;
+  }
+  double mean_loss() const {
+    double total = 0.0;
+    for (double loss : final_losses()) total += loss;
+    return total / static_cast<double>(runs.size());
+  }
+  // the held-out curve averaged over seeds
+  std::vector<double> mean_curve() const {
+    std::vector<double> curve(runs.front().eval_loss.size(), 0.0);
+    for (const auto& run : runs) {
+      for (std::size_t i = 0; i < curve.size() && i < run.eval_loss.size(); ++i) {
+        curve[i] += run.eval_loss[i] / static_cast<double>(runs.size());
+      }
+    }
+    return curve;
+  }
+  double tokens_dropped() const {
+    double total = 0.0;
+    for (const auto& run : runs) total += run.dropped_fraction;
+    return total / static_cast<double>(runs.size());
+  }
+};
+
+void run_trial(Trial& trial, const Settings& settings, const examples::CharCorpus& corpus, std::uint64_t seed) {
+  Generator router_init(seed + 1000);
+  moe::GShardRouterConfig router;
+  router.dim = settings.dim;
+  router.experts = settings.experts;
+  examples::LmExperiment run;
+  run.name = trial.name;
+  run.model = examples::small_gpt(corpus, settings.dim, settings.layers);
+  run.model.max_positions = settings.context;
+  run.moe_every = 2;  // dense, MoE, dense, MoE, ... (GShard §2)
+  run.moe.expert_hidden = run.model.ffn_hidden;
+  run.moe.capacity_factor_train = trial.capacity_factor;
+  run.moe.capacity_factor_eval = trial.capacity_factor;  // held-out loss at the capacity trained with
+  run.moe.group_size = settings.group_size;
+  run.make_router = [&](std::int64_t) -> std::shared_ptr<moe::Router> {
+    if (trial.always_second) return std::make_shared<AlwaysSecondGShardRouter>(router, router_init);
+    return std::make_shared<moe::GShardRouter>(router, router_init);
+  };
+  run.experts_per_token = 2.0;
+  run.steps = settings.steps;
+  run.batch = settings.batch;
+  run.lr = settings.lr;
+  run.seed = seed;
+  const std::string verse = "In the beginning God created the heaven and the earth.";
+  run.after_step = [&](nn::GptModel& model, std::int64_t step, double) {
+    auto layers = moe::find_moe_layers(model);
+    for (auto& [name, layer] : layers) count_slots(layer->last_routing(), trial.slots);
+    if (step != settings.steps || layers.empty() || !trial.trace.empty()) return;
+    // the trace: the trained model reads Genesis 1:1 in eval mode (same capacity factor)
+    NoGradGuard no_grad;
+    model.eval();
+    std::string text = verse.substr(0, static_cast<std::size_t>(std::min<std::int64_t>(settings.context, verse.size())));
+    std::vector<std::int64_t> ids = corpus.tokenizer.encode(text);
+    model.forward(from_vector(ids, {1, static_cast<std::int64_t>(ids.size())}));
+    trial.trace = moe::format_routing(layers.front().second->last_routing(), settings.trace_characters,
+                                      character_labels(text));
+    model.train();
+  };
+  trial.runs.push_back(examples::train_lm(run, corpus));
+}
+
+std::string factor_name(double factor) { return factor == 0.0 ? "dropless" : fmt::format("{:g}", factor); }
+
+Trial make_trial(double capacity_factor, bool always_second) {
+  Trial trial;
+  trial.name = (always_second ? "top-2 cf " : "cf ") + factor_name(capacity_factor);
+  trial.capacity_factor = capacity_factor;
+  trial.always_second = always_second;
+  return trial;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"GShard top-2 gating: capacity factor sweep and random vs deterministic second expert"};
+  train::ExampleFlags flags;
+  Settings settings;
+  train::add_example_flags(app, flags);
+  app.add_option("--dim", settings.dim, "model width")->check(CLI::PositiveNumber);
+  app.add_option("--layers", settings.layers, "Transformer layers (every other one is MoE)")->check(CLI::Range(2, 64));
+  app.add_option("--context", settings.context, "characters per window")->check(CLI::PositiveNumber);
+  app.add_option("--batch-size", settings.batch, "windows per step")->check(CLI::PositiveNumber);
+  app.add_option("--steps", settings.steps, "training steps per configuration")->check(CLI::PositiveNumber);
+  app.add_option("--experts", settings.experts, "experts per MoE layer (E)")->check(CLI::Range(2, 1024));
+  app.add_option("--group-size", settings.group_size, "GShard's S: tokens per group, 0 = whole batch");
+  app.add_option("--capacity-factors", settings.capacity_factors, "factors to sweep (0 = dropless)");
+  app.add_option("--compare-at", settings.compared_capacity_factor, "capacity factor of the random/deterministic comparison");
+  app.add_option("--lr", settings.lr, "peak AdamW learning rate")->check(CLI::PositiveNumber);
+  app.add_option("--seeds", settings.seeds, "runs per configuration")->check(CLI::PositiveNumber);
+  app.add_option("--trace-characters", settings.trace_characters, "characters shown in the routing trace");
+  CLI11_PARSE(app, argc, argv);
+  train::use_threads(flags.threads);
+  settings.seed = flags.seed;
+  if (flags.quick) {
+    settings.dim = 32;
+    settings.context = 16;
+    settings.batch = 8;
+    settings.steps = 15;
+    settings.experts = 4;
+    settings.group_size = 64;
+    settings.capacity_factors = {0.5, 2.0};
+    settings.seeds = 1;
+  }
+  train::RunDir run_dir = train::RunDir::create(flags.out, "gshard_top2");
+
+  examples::CharCorpus corpus = examples::load_kjv_characters(flags.quick);
+  fmt::print("KJV: {} characters, vocabulary of {}; GPT width {}, {} layers, MoE every other layer, E = {}\n",
+             corpus.ids.size(), corpus.tokenizer.vocab_size(), settings.dim, settings.layers, settings.experts);
+
+  // ---- (a) the capacity sweep, random routing as in the paper; (b) adds plain top-2 ----
+  std::vector<Trial> trials;
+  for (double factor : settings.capacity_factors) trials.push_back(make_trial(factor, false));
+  if (std::find(settings.capacity_factors.begin(), settings.capacity_factors.end(), settings.compared_capacity_factor) ==
+      settings.capacity_factors.end()) {
+    trials.push_back(make_trial(settings.compared_capacity_factor, false));
+  }
+  trials.push_back(make_trial(settings.compared_capacity_factor, true));
+  for (std::int64_t s = 0; s < settings.seeds; ++s) {
+    for (Trial& trial : trials) run_trial(trial, settings, corpus, settings.seed + static_cast<std::uint64_t>(s));
+  }
+
+  bool all_finite = true;
+  for (const Trial& trial : trials) {
+    for (const auto& run : trial.runs) all_finite = all_finite && run.finite;
+  }
+  train::Table table({"second expert", "capacity factor", "slots dropped", "tokens dropped", "2nd dispatched",
+                      "held-out loss"});
+  for (const Trial& trial : trials) {
+    table.add_row({trial.always_second ? "always (top-2)" : "random (GShard)", factor_name(trial.capacity_factor),
+                   fmt::format("{:.1f}%", 100.0 * trial.slots.dropped_share()),
+                   fmt::format("{:.2f}%", 100.0 * trial.tokens_dropped()),
+                   fmt::format("{:.1f}%", 100.0 * trial.slots.second_share()),
+                   examples::mean_and_spread(trial.final_losses())});
+  }
+  const Trial& random_compared = *std::find_if(trials.begin(), trials.end(), [&](const Trial& t) {
+    return !t.always_second && t.capacity_factor == settings.compared_capacity_factor;
+  });
+  const Trial& always_compared = trials.back();
+
+  fmt::print("\nRouting trace, first MoE layer, random second expert, capacity factor {} (a missing second expert\n"
+             "was skipped by the random test 2·g2 > u):\n{}\n",
+             factor_name(settings.compared_capacity_factor), random_compared.trace);
+  fmt::print("The same text with every second expert kept (u = 0):\n{}\n", always_compared.trace);
+  table.print(std::cout);
+
+  // ---- plots ----
+  std::vector<train::Series> curves;
+  train::Series loss_vs_dropped{"random second expert", {}, {}};
+  for (const Trial& trial : trials) {
+    std::string label = fmt::format("{}, cf {}", trial.always_second ? "always 2nd" : "random 2nd", factor_name(trial.capacity_factor));
+    curves.push_back({label, trial.runs.front().eval_steps, trial.mean_curve()});
+  }
+  std::vector<const Trial*> swept;
+  for (const Trial& trial : trials) {
+    if (!trial.always_second) swept.push_back(&trial);
+  }
+  std::sort(swept.begin(), swept.end(), [](const Trial* a, const Trial* b) { return a->slots.dropped_share() < b->slots.dropped_share(); });
+  for (const Trial* trial : swept) {
+    loss_vs_dropped.x.push_back(100.0 * trial->slots.dropped_share());
+    loss_vs_dropped.y.push_back(trial->mean_loss());
+  }
+  train::line_plot(run_dir.plot_path("held_out_loss"), "GShard top-2: held-out loss while training", "step",
+                   "held-out cross-entropy (nats/char)", curves);
+  train::line_plot(run_dir.plot_path("loss_vs_dropped"), "capacity sweep: dropped slots vs held-out loss",
+                   "routed slots dropped (%)", "final held-out loss (nats/char)", {loss_vs_dropped});
+  std::vector<std::string> labels;
+  std::vector<double> dropped_percent;
+  for (const Trial& trial : trials) {
+    labels.push_back(fmt::format("{} {}", trial.always_second ? "top-2" : "random", factor_name(trial.capacity_factor)));
+    dropped_percent.push_back(100.0 * trial.slots.dropped_share());
+  }
+  train::bar_plot(run_dir.plot_path("dropped_slots"), "routed slots dropped (expert full)", labels, dropped_percent,
+                  "% of dispatched slots");
+
+  // ---- verdict: fewer drops with more capacity, and random routing dispatching fewer second choices ----
+  std::vector<const Trial*> by_factor;  // finite factors ascending, then dropless
+  for (const Trial* trial : swept) by_factor.push_back(trial);
+  std::sort(by_factor.begin(), by_factor.end(), [](const Trial* a, const Trial* b) {
+    auto key = [](double f) { return f == 0.0 ? 1e9 : f; };
+    return key(a->capacity_factor) < key(b->capacity_factor);
+  });
+  bool drops_fall = true;
+  for (std::size_t i = 1; i < by_factor.size(); ++i) {
+    drops_fall = drops_fall && by_factor[i]->slots.dropped_share() <= by_factor[i - 1]->slots.dropped_share();
+  }
+  double tight_loss = by_factor.front()->mean_loss(), roomy_loss = by_factor.back()->mean_loss();
+  bool capacity_helps = drops_fall && roomy_loss < tight_loss;
+  double loss_gap = random_compared.mean_loss() - always_compared.mean_loss();
+  // "about the same quality": within 0.05 nats/char, the size of the seed-to-seed spread at this scale
+  bool random_saves = random_compared.slots.second_share() < always_compared.slots.second_share() && loss_gap < 0.05;
+  bool effect_shown = all_finite && capacity_helps && random_saves;
+  std::string verdict = fmt::format(
+      "Capacity: {:.1f}% of slots dropped at factor {} vs {:.1f}% at {}, held-out loss {:.3f} vs {:.3f} ({}). "
+      "Random routing dispatched {:.0f}% of second choices vs 100%, held-out loss {:.3f} vs {:.3f} ({:+.3f}: {}).",
+      100.0 * by_factor.front()->slots.dropped_share(), factor_name(by_factor.front()->capacity_factor),
+      100.0 * by_factor.back()->slots.dropped_share(), factor_name(by_factor.back()->capacity_factor), tight_loss,
+      roomy_loss, capacity_helps ? "more capacity helped" : "more capacity did not help here",
+      100.0 * random_compared.slots.second_share(), random_compared.mean_loss(), always_compared.mean_loss(), loss_gap,
+      random_saves ? "fewer expert calls, within 0.05 nats of plain top-2" : "random routing cost more than 0.05 nats here");
+  fmt::print("\ntour: gshard_top2 | dropped {:.1f}% @cf {} -> {:.1f}% @cf {}, loss {:.3f} -> {:.3f}; 2nd expert {:.0f}% "
+             "dispatched, loss {:.3f} vs top-2 {:.3f} | {}\n",
+             100.0 * by_factor.front()->slots.dropped_share(), factor_name(by_factor.front()->capacity_factor),
+             100.0 * by_factor.back()->slots.dropped_share(), factor_name(by_factor.back()->capacity_factor), tight_loss,
+             roomy_loss, 100.0 * random_compared.slots.second_share(), random_compared.mean_loss(),
+             always_compared.mean_loss(), effect_shown ? "yes" : "no");
+
+  run_dir.write_summary({{"example", "gshard_top2"},
+                         {"steps", settings.steps},
+                         {"experts", settings.experts},
+                         {"seeds", settings.seeds},
+                         {"parameters", {{"total", trials.front().runs.front().parameters.total},
+                                         {"activated", trials.front().runs.front().parameters.activated}}},
+                         {"trace_random", random_compared.trace},
+                         {"trace_always_second", always_compared.trace},
+                         {"table", table.to_json()},
+                         {"verdict", verdict},
+                         {"effect_shown", effect_shown}});
+  fmt::print("\n{} {}\nOutputs in {}\n", effect_shown ? "GShard's effect showed." : "GShard's effect did NOT fully show.",
+             verdict, run_dir.path().string());
+  return all_finite ? 0 : 1;
+}
