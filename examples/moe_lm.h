@@ -127,16 +127,23 @@ inline double held_out_loss(nn::GptModel& model, const CharCorpus& corpus, std::
   return total / 4.0;
 }
 
-inline LmResult train_lm(const LmExperiment& run, const CharCorpus& corpus) {
-  Generator generator(run.seed);
-  nn::GptModel model(run.model, generator);
+// The experiment's model: a GPT with MoE FFNs where run.moe_every says (load logging on).
+inline std::shared_ptr<nn::GptModel> build_lm(const LmExperiment& run, Generator& generator) {
+  auto model = std::make_shared<nn::GptModel>(run.model, generator);
   if (run.moe_every > 0) {
     moe::MoELayerConfig moe_config = run.moe;
     moe_config.dim = run.model.dim;
     moe_config.log_load = true;
-    moe::use_moe_every_other_layer(*model.layers, moe_config, run.make_router, generator, run.moe_every,
+    moe::use_moe_every_other_layer(*model->layers, moe_config, run.make_router, generator, run.moe_every,
                                    run.moe_every == 1 ? 0 : 1);
   }
+  return model;
+}
+
+// Trains `model` for run.steps steps on corpus windows (AdamW, warm-up + cosine decay; parameters
+// with requires_grad off stay as they are, so a frozen part stays frozen).
+inline LmResult train_lm(nn::GptModel& model, const LmExperiment& run, const CharCorpus& corpus,
+                         Generator& generator) {
   LmResult result;
   result.parameters = moe::count_parameters(model, run.experts_per_token);
 
@@ -190,6 +197,13 @@ inline LmResult train_lm(const LmExperiment& run, const CharCorpus& corpus) {
   }
   result.dropped_fraction = routed > 0 ? static_cast<double>(dropped) / static_cast<double>(routed) : 0.0;
   return result;
+}
+
+// Builds the experiment's model from run.seed and trains it.
+inline LmResult train_lm(const LmExperiment& run, const CharCorpus& corpus) {
+  Generator generator(run.seed);
+  std::shared_ptr<nn::GptModel> model = build_lm(run, generator);
+  return train_lm(*model, run, corpus, generator);
 }
 
 // The coefficient of variation (std / mean) of per-expert token counts: 0 for perfect balance,

@@ -1,0 +1,307 @@
+// WideNet (Xue et al., "Go Wider Instead of Deeper", AAAI 2022): one Transformer block, attention +
+// a 4-expert top-2 MoE FFN, shared by all N layers, each layer with its own LayerNorms (moe/widenet.h).
+// The paper's lesson: at a similar parameter count, shared + wide (MoE) beats shared-only (ALBERT), and
+// the per-layer LayerNorms let the one shared router send a token to different experts at different
+// depths. Here: a small ViT on Fashion-MNIST (7×7 patches -> 16 tokens, learned positions, mean-pool,
+// a linear head), comparing
+//   WideNet                 shared attention + shared MoE FFN (E experts of width H), N layers
+//   shared-only             the same WideNet class with a dense FFN of width H (ALBERT: same compute)
+//   shared-only, E·H wide   a dense shared FFN of width E·H: the same parameter count as WideNet
+//   vanilla                 unshared layers, fewer of them, FFN width chosen to match WideNet's count
+//   build/examples/widenet              default run: a few minutes on 2 cores
+//   build/examples/widenet --quick      seconds: a smoke test (CI)
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <iostream>
+
+#include "data/batching.h"
+#include "data/idx.h"
+#include "examples/moe_lm.h"
+#include "moe/gshard_router.h"
+#include "moe/switch_router.h"
+#include "moe/widenet.h"
+#include "train/run_dir.h"
+#include "train/table.h"
+
+using namespace moegrad;
+
+namespace {
+
+// Letters: B images, G×G patches of P×P pixels, T = G² tokens, D width.
+// images (B,784) -> patch tokens (B,T,P²) -> Linear -> + positions -> body -> mean over T -> LN -> (B,10).
+// The body is either a WideNet (shared block) or a stack of ordinary Transformer layers.
+class PatchClassifier : public nn::Module {
+ public:
+  PatchClassifier(std::int64_t patch, std::int64_t dim, std::shared_ptr<moe::WideNet> shared,
+                  std::shared_ptr<nn::ModuleList<nn::TransformerEncoderLayer>> stack, Generator& generator)
+      : patch(patch), grid(28 / patch) {
+    embed = register_module("embed", std::make_shared<nn::Linear>(patch * patch, dim, true, generator));
+    position = register_parameter("position", normal({1, grid * grid, dim}, 0.0, 0.02, generator));
+    if (shared) widenet = register_module("widenet", std::move(shared));
+    if (stack) layers = register_module("layers", std::move(stack));
+    final_norm = register_module("final_norm", std::make_shared<nn::LayerNorm>(dim));
+    head = register_module("head", std::make_shared<nn::Linear>(dim, 10, true, generator));
+  }
+
+  Tensor forward(const Tensor& images) {
+    std::int64_t batch = images.size(0);
+    Tensor patches = reshape(images, {batch, grid, patch, grid, patch});                   // (B,G,P,G,P)
+    patches = reshape(permute(patches, {0, 1, 3, 2, 4}), {batch, grid * grid, patch * patch});  // (B,T,P²)
+    Tensor h = embed->forward(patches) + position;                                          // (B,T,D)
+    if (widenet) h = widenet->forward(h);
+    if (layers) {
+      for (auto& layer : *layers) h = layer->forward(h);
+    }
+    return head->forward(final_norm->forward(mean(h, {1})));  // (B,10)
+  }
+
+  // WideNet's Σ over layers of the MoE's balance (and z) loss; 0 for the dense models.
+  Tensor aux_loss() const { return widenet ? widenet->aux_loss() : zeros({}); }
+
+  std::int64_t patch, grid;
+  std::shared_ptr<nn::Linear> embed;
+  Tensor position;
+  std::shared_ptr<moe::WideNet> widenet;
+  std::shared_ptr<nn::ModuleList<nn::TransformerEncoderLayer>> layers;
+  std::shared_ptr<nn::LayerNorm> final_norm;
+  std::shared_ptr<nn::Linear> head;
+};
+
+struct Settings {
+  std::int64_t patch = 7, dim = 32, heads = 2, layers = 4, experts = 4, expert_hidden = 128, vanilla_layers = 2;
+  std::string router = "top2";
+};
+
+nn::TransformerLayerConfig layer_config(const Settings& settings, std::int64_t ffn_hidden) {
+  nn::TransformerLayerConfig config;
+  config.dim = settings.dim;
+  config.heads = settings.heads;
+  config.ffn_hidden = ffn_hidden;
+  config.dropout = 0.0;
+  config.norm_first = true;
+  return config;
+}
+
+// The four models by name; vanilla_hidden is the FFN width that matches WideNet's parameter count.
+std::unique_ptr<PatchClassifier> make_model(const std::string& kind, const Settings& settings,
+                                            std::int64_t vanilla_hidden, Generator& generator) {
+  std::int64_t dim = settings.dim;
+  if (kind == "vanilla") {
+    auto stack = std::make_shared<nn::ModuleList<nn::TransformerEncoderLayer>>();
+    for (std::int64_t l = 0; l < settings.vanilla_layers; ++l) {
+      stack->push_back(std::make_shared<nn::TransformerEncoderLayer>(layer_config(settings, vanilla_hidden), generator));
+    }
+    return std::make_unique<PatchClassifier>(settings.patch, dim, nullptr, stack, generator);
+  }
+  std::shared_ptr<nn::UnaryModule> ffn;
+  if (kind == "WideNet") {
+    moe::MoELayerConfig moe_config;
+    moe_config.dim = dim;
+    moe_config.expert_hidden = settings.expert_hidden;
+    std::shared_ptr<moe::Router> router;
+    if (settings.router == "top1") {
+      router = std::make_shared<moe::SwitchRouter>(moe::SwitchRouterConfig{dim, settings.experts}, generator);
+    } else {
+      router = std::make_shared<moe::GShardRouter>(moe::GShardRouterConfig{dim, settings.experts}, generator);
+    }
+    ffn = std::make_shared<moe::MoELayer>(moe_config, router, generator);
+  } else {
+    std::int64_t hidden = kind == "shared-only" ? settings.expert_hidden : settings.experts * settings.expert_hidden;
+    ffn = std::make_shared<nn::FeedForward>(dim, hidden, 0.0, generator);
+  }
+  auto shared = std::make_shared<moe::WideNet>(layer_config(settings, settings.expert_hidden), settings.layers, ffn, generator);
+  return std::make_unique<PatchClassifier>(settings.patch, dim, shared, nullptr, generator);
+}
+
+// Accuracy on the set, in batches, without a graph. When `routing` is given (WideNet), adds each
+// layer's tokens per expert to it and counts the tokens whose first-choice expert differs from
+// their first choice at layer 0.
+struct RoutingTally {
+  std::vector<std::vector<double>> tokens_per_expert;  // [layer][expert]
+  std::vector<double> changed_from_layer0;             // [layer]
+  double tokens = 0.0;
+};
+
+double accuracy(PatchClassifier& model, const data::ImageSet& set, RoutingTally* routing = nullptr) {
+  NoGradGuard no_grad;
+  model.eval();
+  std::int64_t correct = 0, n = set.images.size(0), batch = 500;
+  for (std::int64_t start = 0; start < n; start += batch) {
+    std::int64_t size = std::min(batch, n - start);
+    Tensor predicted = argmax(model.forward(set.images.narrow(0, start, size)), 1);
+    correct += static_cast<std::int64_t>(sum(eq(predicted, set.labels.narrow(0, start, size))).item());
+    if (!routing || !model.widenet) continue;
+    const auto& layers = model.widenet->layer_routing();
+    routing->tokens_per_expert.resize(layers.size());
+    routing->changed_from_layer0.resize(layers.size(), 0.0);
+    Tensor first_choice_layer0 = layers[0].expert_index.narrow(1, 0, 1);
+    for (std::size_t l = 0; l < layers.size(); ++l) {
+      routing->tokens_per_expert[l].resize(layers[l].tokens_per_expert.size(), 0.0);
+      for (std::size_t e = 0; e < layers[l].tokens_per_expert.size(); ++e) {
+        routing->tokens_per_expert[l][e] += static_cast<double>(layers[l].tokens_per_expert[e]);
+      }
+      Tensor differs = ne(layers[l].expert_index.narrow(1, 0, 1), first_choice_layer0);
+      routing->changed_from_layer0[l] += sum(differs).item();
+    }
+    routing->tokens += static_cast<double>(layers[0].expert_index.size(0));
+  }
+  model.train();
+  return static_cast<double>(correct) / static_cast<double>(n);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"WideNet vs shared-only vs vanilla Transformers on Fashion-MNIST"};
+  train::ExampleFlags flags;
+  Settings settings;
+  std::int64_t steps = 400, batch = 64, seeds = 2, train_images = -1, test_images = 5000, evaluations = 4;
+  double learning_rate = 2e-3;
+  std::string data_dir = data::kFashionMnistDirectory;
+  train::add_example_flags(app, flags);
+  app.add_option("--patch", settings.patch, "patch side in pixels (must divide 28)")->check(CLI::IsMember({1, 2, 4, 7, 14}));
+  app.add_option("--dim", settings.dim, "model width")->check(CLI::PositiveNumber);
+  app.add_option("--heads", settings.heads, "attention heads")->check(CLI::PositiveNumber);
+  app.add_option("--layers", settings.layers, "N: times the shared block is applied")->check(CLI::PositiveNumber);
+  app.add_option("--experts", settings.experts, "experts in WideNet's MoE (paper: 4)")->check(CLI::PositiveNumber);
+  app.add_option("--expert-hidden", settings.expert_hidden, "H: each expert's (and shared-only's) FFN width")->check(CLI::PositiveNumber);
+  app.add_option("--router", settings.router, "top2 (GShard, the paper's main setting) or top1 (Switch)")
+      ->check(CLI::IsMember({"top1", "top2"}));
+  app.add_option("--vanilla-layers", settings.vanilla_layers, "unshared layers of the vanilla model")->check(CLI::PositiveNumber);
+  app.add_option("--steps", steps, "training steps per model")->check(CLI::PositiveNumber);
+  app.add_option("--batch-size", batch, "images per step")->check(CLI::PositiveNumber);
+  app.add_option("--lr", learning_rate, "peak AdamW learning rate")->check(CLI::PositiveNumber);
+  app.add_option("--seeds", seeds, "seeds per model")->check(CLI::PositiveNumber);
+  app.add_option("--train-images", train_images, "training images (-1: all 60,000)");
+  app.add_option("--test-images", test_images, "test images (-1: all 10,000)");
+  app.add_option("--data", data_dir, "folder of the IDX files (Debian package dataset-fashion-mnist)");
+  CLI11_PARSE(app, argc, argv);
+  train::use_threads(flags.threads);
+  if (flags.quick) steps = 40, seeds = 1, train_images = 5000, test_images = 1000, settings.layers = 2;
+  train::RunDir run = train::RunDir::create(flags.out, "widenet");
+  data::ImageSet train_set = data::load_fashion_mnist(data_dir, true, train_images);
+  data::ImageSet test_set = data::load_fashion_mnist(data_dir, false, test_images);
+  fmt::print("Fashion-MNIST: {} training and {} test images, {}x{} patches -> {} tokens\n", train_set.images.size(0),
+             test_set.images.size(0), settings.patch, settings.patch, (28 / settings.patch) * (28 / settings.patch));
+
+  // ---- parameter counts; the vanilla FFN width is solved so its count matches WideNet's ----
+  Generator count_generator(0);
+  std::int64_t widenet_parameters = make_model("WideNet", settings, 1, count_generator)->parameter_count();
+  std::int64_t vanilla_at_1 = make_model("vanilla", settings, 1, count_generator)->parameter_count();
+  std::int64_t vanilla_at_2 = make_model("vanilla", settings, 2, count_generator)->parameter_count();
+  std::int64_t vanilla_hidden =
+      std::max<std::int64_t>(1, 1 + (widenet_parameters - vanilla_at_1) / std::max<std::int64_t>(1, vanilla_at_2 - vanilla_at_1));
+
+  const std::vector<std::string> kinds = {"WideNet", "shared-only", "shared-only E·H", "vanilla"};
+  std::vector<std::vector<double>> final_accuracy(kinds.size());
+  std::vector<train::Series> curves;
+  std::vector<std::int64_t> parameter_counts(kinds.size()), activated(kinds.size());
+  RoutingTally routing;
+  std::int64_t eval_every = std::max<std::int64_t>(1, steps / evaluations);
+  for (std::size_t k = 0; k < kinds.size(); ++k) {
+    for (std::int64_t seed = 0; seed < seeds; ++seed) {
+      Generator generator(flags.seed + static_cast<std::uint64_t>(seed));
+      std::unique_ptr<PatchClassifier> model = make_model(kinds[k], settings, vanilla_hidden, generator);
+      moe::ParameterCounts counts = moe::count_parameters(*model, settings.router == "top1" ? 1.0 : 2.0);
+      parameter_counts[k] = counts.total, activated[k] = counts.activated;
+      nn::AdamOptions adamw;
+      adamw.lr = learning_rate;
+      adamw.weight_decay = 0.01;
+      nn::AdamW optimizer(model->parameters(), adamw);
+      nn::Scheduler scheduler(optimizer, nn::warmup_cosine_decay(steps / 10, steps, 0.1));
+      train::ProgressBar bar(steps, fmt::format("{:<16} seed {}", kinds[k], seed));
+      train::Series curve{kinds[k], {}, {}};
+      Generator batch_order(100 + static_cast<std::uint64_t>(seed));  // the same batches for every model
+      std::int64_t step = 0;
+      while (step < steps) {
+        for (const auto& indices : data::shuffled_batches(train_set.images.size(0), batch, batch_order)) {
+          if (++step > steps) break;
+          Tensor rows = from_vector(indices);
+          Tensor logits = model->forward(index_select(train_set.images, 0, rows));
+          Tensor loss = cross_entropy(logits, index_select(train_set.labels, 0, rows));
+          double loss_value = loss.item();
+          optimizer.zero_grad();
+          (loss + model->aux_loss()).backward();
+          nn::clip_grad_norm(model->parameters(), 1.0);
+          optimizer.step();
+          scheduler.step();
+          bar.update(step, {{"loss", loss_value}});
+          if (seed == 0 && (step % eval_every == 0 || step == steps)) {
+            curve.x.push_back(static_cast<double>(step));
+            curve.y.push_back(100.0 * accuracy(*model, test_set));
+          }
+        }
+      }
+      bar.finish();
+      bool record_routing = kinds[k] == "WideNet" && seed == 0;
+      final_accuracy[k].push_back(100.0 * accuracy(*model, test_set, record_routing ? &routing : nullptr));
+      if (seed == 0) curves.push_back(curve);
+    }
+  }
+
+  // ---- results ----
+  train::Table table({"model", "parameters", "activated", "test accuracy (%)"});
+  for (std::size_t k = 0; k < kinds.size(); ++k) {
+    std::string name = kinds[k] == "vanilla" ? fmt::format("vanilla ({} layers, FFN {})", settings.vanilla_layers, vanilla_hidden)
+                       : kinds[k] == "WideNet" ? fmt::format("WideNet ({} experts, {})", settings.experts, settings.router)
+                                               : kinds[k];
+    table.add_row({name, std::to_string(parameter_counts[k]), std::to_string(activated[k]),
+                   examples::mean_and_spread(final_accuracy[k], 2)});
+  }
+  train::Table routing_table({"layer", "tokens per expert (share)", "first choice differs from layer 0"});
+  std::vector<std::string> bar_labels;
+  std::vector<double> bar_values;
+  double mean_changed = 0.0;
+  for (std::size_t l = 0; l < routing.tokens_per_expert.size(); ++l) {
+    std::string shares;
+    double total = 0.0;
+    for (double count : routing.tokens_per_expert[l]) total += count;
+    for (std::size_t e = 0; e < routing.tokens_per_expert[l].size(); ++e) {
+      shares += fmt::format("{}{:.2f}", e ? " " : "", routing.tokens_per_expert[l][e] / total);
+      bar_labels.push_back(fmt::format("L{} E{}", l, e));
+      bar_values.push_back(routing.tokens_per_expert[l][e] / total);
+    }
+    double changed = routing.changed_from_layer0[l] / routing.tokens;
+    if (l > 0) mean_changed += changed / static_cast<double>(routing.tokens_per_expert.size() - 1);
+    routing_table.add_row({std::to_string(l), shares, fmt::format("{:.1f}%", 100.0 * changed)});
+  }
+  fmt::print("\nTest accuracy after {} steps ({} seed{}):\n", steps, seeds, seeds > 1 ? "s" : "");
+  table.print(std::cout);
+  fmt::print("\nWideNet's one shared router, per layer, on the test set (seed 0):\n");
+  routing_table.print(std::cout);
+  train::line_plot(run.plot_path("accuracy"), "Fashion-MNIST ViT: test accuracy (seed 0)", "step", "accuracy (%)", curves);
+  train::bar_plot(run.plot_path("routing"), "WideNet: share of tokens per expert at each layer", bar_labels, bar_values,
+                  "share of slots");
+
+  auto average = [](const std::vector<double>& values) {
+    double total = 0.0;
+    for (double v : values) total += v;
+    return total / static_cast<double>(values.size());
+  };
+  double widenet = average(final_accuracy[0]), shared = average(final_accuracy[1]);
+  double shared_wide = average(final_accuracy[2]), vanilla = average(final_accuracy[3]);
+  bool beat_shared = widenet > shared && widenet > shared_wide;
+  bool routes_differ = mean_changed > 0.25;
+  bool effect_shown = beat_shared && routes_differ;
+  std::string verdict = fmt::format(
+      "WideNet {:.2f}% vs shared-only {:.2f}% (same compute) and {:.2f}% (same parameters), vanilla {:.2f}%: WideNet {} "
+      "and {} vanilla; the shared router sends {:.0f}% of tokens to a different first-choice expert than at layer 0 "
+      "({}).",
+      widenet, shared, shared_wide, vanilla,
+      beat_shared ? "beat shared-only at equal compute and at equal parameters" : "did NOT beat shared-only",
+      widenet > vanilla ? "beat" : "trailed", 100.0 * mean_changed,
+      routes_differ ? "layers route differently, as the paper claims" : "routing barely changes with depth");
+  fmt::print("\ntour: widenet | acc WideNet {:.2f} / shared-only {:.2f} / shared E·H {:.2f} / vanilla {:.2f}, "
+             "{:.0f}% tokens re-routed by depth | {}\n",
+             widenet, shared, shared_wide, vanilla, 100.0 * mean_changed, effect_shown ? "yes" : "no");
+  run.write_summary({{"example", "widenet"},
+                     {"steps", steps},
+                     {"seeds", seeds},
+                     {"table", table.to_json()},
+                     {"routing_table", routing_table.to_json()},
+                     {"verdict", verdict},
+                     {"effect_shown", effect_shown}});
+  fmt::print("\n{}\nOutputs in {}\n", verdict, run.path().string());
+  return std::isfinite(widenet) ? 0 : 1;
+}
