@@ -63,24 +63,13 @@ struct SlotCounts {
 
 void count_slots(const moe::RoutingInfo& info, SlotCounts& counts) {
   std::int64_t T = info.expert_index.size(0), k = info.expert_index.size(1);
-  std::vector<std::int64_t> expert = info.expert_index.to_vector<std::int64_t>();
+  std::vector<std::int64_t> dispatched = info.dispatched.to_vector<std::int64_t>();
   std::vector<std::int64_t> dropped = info.dropped.to_vector<std::int64_t>();
-  std::vector<char> processed(static_cast<std::size_t>(T * k), 0);
-  for (std::size_t e = 0; e < info.expert_tokens.size(); ++e) {
-    for (std::int64_t t : info.expert_tokens[e]) {
-      for (std::int64_t j = 0; j < k; ++j) {
-        if (expert[t * k + j] == static_cast<std::int64_t>(e)) processed[t * k + j] = 1;
-      }
-    }
-  }
   counts.tokens += T;
-  for (std::int64_t t = 0; t < T; ++t) {
-    for (std::int64_t j = 0; j < k; ++j) {
-      bool dispatched = processed[t * k + j] || dropped[t * k + j];
-      counts.slots_dispatched += dispatched;
-      counts.slots_dropped += dropped[t * k + j];
-      if (j == 1) counts.second_dispatched += dispatched;
-    }
+  for (std::int64_t slot = 0; slot < T * k; ++slot) {
+    counts.slots_dispatched += dispatched[slot];
+    counts.slots_dropped += dropped[slot];
+    if (slot % k == 1) counts.second_dispatched += dispatched[slot];
   }
 }
 

@@ -178,6 +178,9 @@ Tensor MoELayer::forward(const Tensor& x, const TokenContext& context) {
   RoutingInfo info;
   info.expert_index = decision.expert_index;
   info.gates = decision.gates;
+  std::vector<std::int64_t> sent(T * k);
+  for (std::int64_t slot = 0; slot < T * k; ++slot) sent[slot] = dispatch[slot] && real[slot / k] != 0.0;
+  info.dispatched = from_vector(sent, {T, k});
   info.dropped = from_vector(dropped, {T, k});
   std::vector<std::int64_t> no_expert(T);  // real tokens that no expert took
   for (std::int64_t t = 0; t < T; ++t) no_expert[t] = real[t] != 0.0 && !token_taken[t];

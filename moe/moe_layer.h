@@ -39,6 +39,7 @@ struct LoadRecord {
 struct RoutingInfo {
   Tensor expert_index;    // (T,k) int64, the router's choices
   Tensor gates;           // (T,k)
+  Tensor dispatched;      // (T,k) int64, 1 where the router sent a real token's slot (kept or then dropped)
   Tensor dropped;         // (T,k) int64, 1 where a dispatched slot found its expert full
   Tensor token_dropped;   // (T) int64, 1 for a real token that no expert processed (output 0)
   std::int64_t capacity = 0;  // C, slots per expert (per group: the largest); 0 when dropless (no limit)

@@ -12,19 +12,10 @@ std::string format_routing(const RoutingInfo& info, std::int64_t max_tokens, con
   if (!info.expert_index.defined()) return "no routing yet: run forward() first\n";
   std::int64_t T = info.expert_index.size(0), k = info.expert_index.size(1);
   std::vector<std::int64_t> expert = info.expert_index.to_vector<std::int64_t>();
+  std::vector<std::int64_t> dispatched = info.dispatched.to_vector<std::int64_t>();
   std::vector<std::int64_t> dropped = info.dropped.to_vector<std::int64_t>();
   std::vector<std::int64_t> no_expert = info.token_dropped.to_vector<std::int64_t>();
   std::vector<double> gate = info.gates.detach().to_vector<double>();
-
-  // which (token, slot) pairs an expert actually processed
-  std::vector<char> processed(T * k, 0);
-  for (std::size_t e = 0; e < info.expert_tokens.size(); ++e) {
-    for (std::int64_t t : info.expert_tokens[e]) {
-      for (std::int64_t j = 0; j < k; ++j) {
-        if (expert[t * k + j] == static_cast<std::int64_t>(e)) processed[t * k + j] = 1;
-      }
-    }
-  }
 
   // one line per token
   out += fmt::format("{:>12}  experts (gate)\n", "token");
@@ -33,7 +24,7 @@ std::string format_routing(const RoutingInfo& info, std::int64_t max_tokens, con
     std::string line = fmt::format("{:>12} ", name.substr(0, 12));
     for (std::int64_t j = 0; j < k; ++j) {
       std::int64_t slot = t * k + j;
-      if (processed[slot]) line += fmt::format(" e{}:{:.2f}", expert[slot], gate[slot]);
+      if (dispatched[slot] && !dropped[slot]) line += fmt::format(" e{}:{:.2f}", expert[slot], gate[slot]);
       else if (dropped[slot]) line += fmt::format(" e{}:{:.2f}(dropped)", expert[slot], gate[slot]);
       else if (gate[slot] > 0.0) line += fmt::format(" e{}:{:.2f}(not sent)", expert[slot], gate[slot]);  // e.g. GShard's random test
     }

@@ -309,6 +309,10 @@ TEST_CASE("the routing trace shows each token's experts and gates, the dropped s
   CHECK(skipped_trace.find("           a  e0:0.50 e1:0.50(not sent)\n") != std::string::npos);
   CHECK(skipped_trace.find("           b  e1:0.50 e0:0.50\n") != std::string::npos);
   CHECK(unlimited.last_routing().capacity == 0);
+  CHECK(unlimited.last_routing().dispatched.to_vector<std::int64_t>() == std::vector<std::int64_t>{1, 0, 1, 1});
+  // a padding token's slots are not sent
+  unlimited.forward(leaf({2, 3}, 1), {Tensor(), from_vector(std::vector<std::int64_t>{1, 0})});
+  CHECK(unlimited.last_routing().dispatched.to_vector<std::int64_t>() == std::vector<std::int64_t>{1, 0, 0, 0});
   CHECK(skipped_trace.find("tokens (dropless: no capacity limit)") != std::string::npos);
 }
 
