@@ -73,16 +73,6 @@ void count_slots(const moe::RoutingInfo& info, SlotCounts& counts) {
   }
 }
 
-// Each character labelled with the five before it, e.g. "begin[n]", so the trace reads as text.
-std::vector<std::string> character_labels(const std::string& text) {
-  std::vector<std::string> labels;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    std::size_t from = i >= 5 ? i - 5 : 0;
-    labels.push_back(text.substr(from, i - from) + "[" + text[i] + "]");
-  }
-  return labels;
-}
-
 struct Trial {
   std::string name;
   double capacity_factor = 2.0;
@@ -153,7 +143,7 @@ void run_trial(Trial& trial, const Settings& settings, const examples::CharCorpu
     std::vector<std::int64_t> ids = corpus.tokenizer.encode(text);
     model.forward(from_vector(ids, {1, static_cast<std::int64_t>(ids.size())}));
     trial.trace = moe::format_routing(layers.front().second->last_routing(), settings.trace_characters,
-                                      character_labels(text));
+                                      examples::character_labels(text, 5));
     model.train();
   };
   trial.runs.push_back(examples::train_lm(run, corpus));

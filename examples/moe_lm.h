@@ -241,6 +241,27 @@ inline std::vector<train::Series> expert_share_series(const std::vector<moe::Loa
   return series;
 }
 
+// The mean of the last `count` values: the end-of-training level of a noisy per-step curve.
+inline double mean_of_last(const std::vector<double>& values, std::size_t count) {
+  if (values.empty()) return NAN;
+  std::size_t from = values.size() > count ? values.size() - count : 0;
+  double sum = 0.0;
+  for (std::size_t i = from; i < values.size(); ++i) sum += values[i];
+  return sum / static_cast<double>(values.size() - from);
+}
+
+// Labels for a routing trace (moe::format_routing): each character with up to `before` characters
+// ahead of it, so a reader sees where it sits in the phrase, e.g. "the LOR[D]"; "[ ]" is a space.
+inline std::vector<std::string> character_labels(const std::string& phrase, std::size_t before = 7) {
+  std::vector<std::string> labels;
+  for (std::size_t i = 0; i < phrase.size(); ++i) {
+    std::size_t from = i >= before ? i - before : 0;
+    std::string character = phrase[i] == '\n' ? "\\n" : std::string(1, phrase[i]);
+    labels.push_back(phrase.substr(from, i - from) + "[" + character + "]");
+  }
+  return labels;
+}
+
 // Mean and sample standard deviation, printed "m ± s" (just "m" for one value).
 inline std::string mean_and_spread(const std::vector<double>& values, int digits = 3) {
   double mean = 0.0, square = 0.0;

@@ -30,18 +30,6 @@ struct BalanceRun {
   std::string routing_trace;                          // the first MoE layer on a fixed phrase, after training
 };
 
-// Labels for the routing trace: each character with a few characters before it, so a reader sees
-// where in the phrase it sits, e.g. "the LOR[D]". Spaces inside the brackets read "[ ]".
-std::vector<std::string> character_labels(const std::string& phrase) {
-  std::vector<std::string> labels;
-  for (std::size_t i = 0; i < phrase.size(); ++i) {
-    std::size_t from = i >= 7 ? i - 7 : 0;
-    std::string character = phrase[i] == '\n' ? "\\n" : std::string(1, phrase[i]);
-    labels.push_back(phrase.substr(from, i - from) + "[" + character + "]");
-  }
-  return labels;
-}
-
 // Each expert's share of all routed slots over the last `last_steps` steps, summed over the MoE layers.
 std::vector<double> final_expert_share(const examples::LmResult& result, std::size_t last_steps) {
   std::vector<double> share;
@@ -71,15 +59,6 @@ std::size_t experts_for_half(std::vector<double> share) {
     if (taken >= 0.5) return e + 1;
   }
   return share.size();
-}
-
-// The mean of the last `count` values (the end-of-training level of a noisy per-step curve).
-double tail_mean(const std::vector<double>& values, std::size_t count) {
-  if (values.empty()) return NAN;
-  std::size_t from = values.size() > count ? values.size() - count : 0;
-  double sum = 0.0;
-  for (std::size_t i = from; i < values.size(); ++i) sum += values[i];
-  return sum / static_cast<double>(values.size() - from);
 }
 
 // Averages a per-step curve over windows of `window` steps, so the plot shows the trend.
@@ -177,7 +156,7 @@ int main(int argc, char** argv) {
         std::vector<std::int64_t> ids = corpus.tokenizer.encode(trace_phrase);
         gpt.forward(from_vector(ids, {1, static_cast<std::int64_t>(ids.size())}));
         out.routing_trace = moe::format_routing(moe_layers.front().second->last_routing(),
-                                                static_cast<std::int64_t>(ids.size()), character_labels(trace_phrase));
+                                                static_cast<std::int64_t>(ids.size()), examples::character_labels(trace_phrase));
         gpt.train();
       }
     };
@@ -208,8 +187,8 @@ int main(int argc, char** argv) {
     Summary summary;
     for (const BalanceRun& r : runs) {
       all_finite = all_finite && r.result.finite;
-      summary.load_cv.push_back(tail_mean(r.load_cv, tail));
-      summary.importance_cv.push_back(tail_mean(r.importance_cv, tail));
+      summary.load_cv.push_back(examples::mean_of_last(r.load_cv, tail));
+      summary.importance_cv.push_back(examples::mean_of_last(r.importance_cv, tail));
       std::vector<double> share = final_expert_share(r.result, tail);
       summary.busiest.push_back(static_cast<double>(experts_for_half(share)));
       summary.loss.push_back(r.result.final_eval_loss);

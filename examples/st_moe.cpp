@@ -53,14 +53,6 @@ SpikeCount count_spikes(const std::vector<double>& losses, std::size_t warmup, d
   return count;
 }
 
-double average_of_last(const std::vector<double>& values, std::size_t count) {
-  if (values.empty()) return NAN;
-  count = std::min(count, values.size());
-  double total = 0.0;
-  for (std::size_t i = values.size() - count; i < values.size(); ++i) total += values[i];
-  return total / static_cast<double>(count);
-}
-
 // ---------------- (b) fine-tuning ----------------
 
 examples::CharCorpus corpus_of(const data::CharTokenizer& tokenizer, const std::string& text) {
@@ -172,11 +164,11 @@ int main(int argc, char** argv) {
     std::size_t with_z = i < stability.size() / 2 ? 0 : 1;
     auto seeds = static_cast<double>(stability_seeds);
     spikes[with_z] += count.spikes;
-    log_z_end[with_z] += average_of_last(trial.mean_log_z, 10) / seeds;
+    log_z_end[with_z] += examples::mean_of_last(trial.mean_log_z, 10) / seeds;
     held_out[with_z] += result.final_eval_loss / seeds;
     all_finite[with_z] = all_finite[with_z] && result.finite;
     stability_table.add_row({fmt::format("{:g}", trial.z_loss_weight), std::to_string(trial.seed), fmt::format("{:.2f}", trial.mean_log_z.front()),
-                             fmt::format("{:.2f}", average_of_last(trial.mean_log_z, 10)),
+                             fmt::format("{:.2f}", examples::mean_of_last(trial.mean_log_z, 10)),
                              std::to_string(count.spikes), fmt::format("{:.3f}", count.max_loss_after_warmup),
                              fmt::format("{:.3f}", result.final_eval_loss), result.finite ? "yes" : "NO"});
     if (trial.seed != flags.seed) continue;  // the curves of the first seed

@@ -62,11 +62,6 @@ double mean(const std::vector<double>& values) {
   return values.empty() ? NAN : sum / static_cast<double>(values.size());
 }
 
-double tail_mean(const std::vector<double>& values, std::size_t count) {
-  std::size_t from = values.size() > count ? values.size() - count : 0;
-  return mean(std::vector<double>(values.begin() + static_cast<std::ptrdiff_t>(from), values.end()));
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -184,7 +179,7 @@ int main(int argc, char** argv) {
     return values;
   };
   auto final_loss = [](const SwitchRun& r) { return r.result.final_eval_loss; };
-  auto load_cv = [tail](const SwitchRun& r) { return tail_mean(r.requested_load_cv, tail); };
+  auto load_cv = [tail](const SwitchRun& r) { return examples::mean_of_last(r.requested_load_cv, tail); };
   auto dropped = [](const SwitchRun& r) { return 100.0 * r.result.dropped_fraction; };
   auto parameters = [](const SwitchRun& r) { return fmt::format("{} / {}", r.result.parameters.total, r.result.parameters.activated); };
   train::Table table({"model", "params total / per token", "held-out loss", "tokens dropped", "router load CV"});

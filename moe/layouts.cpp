@@ -58,6 +58,10 @@ TokenContextScope::~TokenContextScope() {
 }
 
 ParameterCounts count_parameters(nn::Module& model, double experts_per_token) {
+  if (!(experts_per_token > 0.0)) {
+    throw Error(fmt::format("[count_parameters] experts_per_token must be > 0 (1 for top-1, 2 for top-2), got {}",
+                            experts_per_token));
+  }
   ParameterCounts counts;
   counts.total = model.parameter_count();
   double activated = static_cast<double>(counts.total);

@@ -18,11 +18,14 @@
 // Letters: T tokens, D width, E experts (the paper's N).
 #include "moe/switch_router.h"
 
+#include <fmt/format.h>
+
 #include <cmath>
 
 #include "moe/aux_losses.h"
 #include "nn/init.h"
 #include "tensor/creation.h"
+#include "tensor/errors.h"
 
 namespace moegrad::moe {
 
@@ -46,6 +49,10 @@ RoutingDecision SwitchRouter::route_with_jitter(const Tensor& x, const Tensor& j
   detail::check_router_input("SwitchRouter", x, config.dim, context);
   DType dtype = detail::router_dtype(x);
   std::int64_t tokens = x.size(0);
+  if (jitter.defined() && jitter.shape() != x.shape()) {
+    throw ShapeError(fmt::format("[SwitchRouter] jitter must have x's shape {}, got {}", shape_str(x.shape()),
+                                 shape_str(jitter.shape())));
+  }
 
   // 1. logits in float32 (selective precision), jittered input in training: (T,D) @ (D,E) -> (T,E)
   Tensor router_input = x.to(dtype);

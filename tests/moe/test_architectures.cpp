@@ -137,6 +137,8 @@ TEST_CASE("count_parameters: activated = dense part + router + k of E experts pe
   CHECK(counts.total == dense_total - 280 + 4 * 280 + 32);
   CHECK(counts.activated == dense_total - 280 + 2 * 280 + 32);
   CHECK(count_parameters(model, 1.0).activated == dense_total + 32);
+  CHECK_THROWS_WITH_AS(count_parameters(model, 0.0), doctest::Contains("[count_parameters] experts_per_token must be > 0"),
+                       Error);
 }
 
 TEST_CASE("widenet shares attention and MoE across layers, keeps a LayerNorm pair per layer") {

@@ -43,6 +43,8 @@ TEST_CASE("switch router jitter multiplies the router input, and only in trainin
   // jitter 2 doubles the logits: [0, 2 ln 3] -> p = [0.1, 0.9]
   RoutingDecision d = router.route_with_jitter(tokens({1, 0}, 2), full({1, 2}, 2.0, kFloat64));
   check_close(d.gates, {0.9}, 1e-12);
+  CHECK_THROWS_WITH_AS(router.route_with_jitter(tokens({1, 0}, 2), full({2}, 2.0, kFloat64)),
+                       doctest::Contains("[SwitchRouter] jitter must have x's shape [1,2], got [2]"), ShapeError);
   // drawn jitter stays within [1 - ε, 1 + ε]: p_1 = 3^j / (1 + 3^j) for j in [0.99, 1.01]
   double p = router.route(tokens({1, 0}, 2), generator).gates.item();
   CHECK(p > std::pow(3.0, 0.99) / (1 + std::pow(3.0, 0.99)));

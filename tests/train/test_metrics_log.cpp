@@ -1,11 +1,11 @@
 // The JSONL metrics log: one flushed JSON object per line, readable while the run goes on.
-#include <unistd.h>
 
 #include <cmath>
 #include <fstream>
 #include <sstream>
 
 #include "tests/helpers.h"
+#include "tests/temp_directory.h"
 #include "train/metrics_log.h"
 
 using namespace moegrad;
@@ -13,13 +13,6 @@ using namespace moegrad::train;
 namespace fs = std::filesystem;
 
 namespace {
-
-// A fresh folder under /tmp, removed with everything in it when the test ends.
-struct TemporaryFolder {
-  fs::path path = fs::temp_directory_path() / ("moegrad_metrics_log_" + std::to_string(getpid()));
-  TemporaryFolder() { fs::remove_all(path); }
-  ~TemporaryFolder() { fs::remove_all(path); }
-};
 
 std::string read_text(const fs::path& path) {
   std::ifstream file(path);
@@ -31,8 +24,9 @@ std::string read_text(const fs::path& path) {
 }  // namespace
 
 TEST_CASE("a metrics log writes one JSON object per line and creates its parent folders") {
-  TemporaryFolder folder;
-  fs::path path = folder.path / "runs" / "mlp" / "metrics.jsonl";
+  testing::TempDirectory temp_directory;
+  const fs::path folder_path = temp_directory.path();
+  fs::path path = folder_path / "runs" / "mlp" / "metrics.jsonl";
   MetricsLog log(path);
   log.write({{"step", 10}, {"loss", 0.5}, {"split", "train"}});
   log.write({{"step", 20}, {"loss", 0.25}, {"split", "test"}});
@@ -49,8 +43,9 @@ TEST_CASE("a metrics log writes one JSON object per line and creates its parent 
 }
 
 TEST_CASE("a metrics log starts fresh by default and continues in append mode") {
-  TemporaryFolder folder;
-  fs::path path = folder.path / "metrics.jsonl";
+  testing::TempDirectory temp_directory;
+  const fs::path folder_path = temp_directory.path();
+  fs::path path = folder_path / "metrics.jsonl";
   { MetricsLog(path).write({{"step", 1}}); }
   { MetricsLog(path).write({{"step", 2}}); }
   CHECK(read_metrics_log(path).size() == 1);
@@ -62,25 +57,28 @@ TEST_CASE("a metrics log starts fresh by default and continues in append mode") 
 }
 
 TEST_CASE("a NaN loss is logged as null, since JSON cannot spell NaN") {
-  TemporaryFolder folder;
-  MetricsLog log(folder.path / "metrics.jsonl");
+  testing::TempDirectory temp_directory;
+  const fs::path folder_path = temp_directory.path();
+  MetricsLog log(folder_path / "metrics.jsonl");
   log.write({{"loss", std::nan("")}});
   CHECK(read_metrics_log(log.path())[0]["loss"].is_null());
 }
 
 TEST_CASE("a metrics record must be a JSON object") {
-  TemporaryFolder folder;
-  MetricsLog log(folder.path / "metrics.jsonl");
+  testing::TempDirectory temp_directory;
+  const fs::path folder_path = temp_directory.path();
+  MetricsLog log(folder_path / "metrics.jsonl");
   CHECK_THROWS_WITH_AS(log.write(nlohmann::json::array({1, 2})),
                        doctest::Contains("[MetricsLog] a record must be a JSON object"), Error);
 }
 
 TEST_CASE("reading a log names the line that is not JSON") {
-  TemporaryFolder folder;
-  fs::create_directories(folder.path);
-  fs::path path = folder.path / "broken.jsonl";
+  testing::TempDirectory temp_directory;
+  const fs::path folder_path = temp_directory.path();
+  fs::create_directories(folder_path);
+  fs::path path = folder_path / "broken.jsonl";
   std::ofstream(path) << "{\"step\": 1}\n\n{\"step\": 2\n";
   CHECK_THROWS_WITH_AS(read_metrics_log(path), doctest::Contains("line 3 is not valid JSON"), std::runtime_error);
-  CHECK_THROWS_WITH_AS(read_metrics_log(folder.path / "missing.jsonl"),
+  CHECK_THROWS_WITH_AS(read_metrics_log(folder_path / "missing.jsonl"),
                        doctest::Contains("[read_metrics_log] cannot open"), std::runtime_error);
 }

@@ -1,5 +1,4 @@
 // Plots through gnuplot: a real PNG comes out, with the data and the script left beside it.
-#include <unistd.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -7,6 +6,7 @@
 #include <sstream>
 
 #include "tests/helpers.h"
+#include "tests/temp_directory.h"
 #include "train/plot.h"
 
 using namespace moegrad;
@@ -14,13 +14,6 @@ using namespace moegrad::train;
 namespace fs = std::filesystem;
 
 namespace {
-
-// A fresh folder under /tmp, removed with everything in it when the test ends.
-struct TemporaryFolder {
-  fs::path path = fs::temp_directory_path() / ("moegrad_plot_" + std::to_string(getpid()));
-  TemporaryFolder() { fs::remove_all(path); }
-  ~TemporaryFolder() { fs::remove_all(path); }
-};
 
 std::string read_text(const fs::path& path) {
   std::ifstream file(path, std::ios::binary);
@@ -47,32 +40,35 @@ std::vector<Series> loss_curves() {
 }  // namespace
 
 TEST_CASE("line_plot writes a PNG, and keeps its data and gnuplot script beside it") {
-  TemporaryFolder folder;
-  fs::path png = folder.path / "plots" / "loss.png";
+  testing::TempDirectory temp_directory;
+  const fs::path folder_path = temp_directory.path();
+  fs::path png = folder_path / "plots" / "loss.png";
   line_plot(png, "training loss of fashion_mnist", "step", "loss", loss_curves());
   CHECK(is_png(png));
-  std::string script = read_text(folder.path / "plots" / "loss.gp");
+  std::string script = read_text(folder_path / "plots" / "loss.gp");
   CHECK(script.find("set output 'loss.png'") != std::string::npos);
   CHECK(script.find("'loss.dat' index 0 using 1:2 with lines linewidth 2 title 'train'") != std::string::npos);
   CHECK(script.find("index 1 using 1:2 with linespoints") != std::string::npos);  // 5 points get markers
   CHECK(script.find("set logscale y") == std::string::npos);
-  std::string data = read_text(folder.path / "plots" / "loss.dat");
+  std::string data = read_text(folder_path / "plots" / "loss.dat");
   CHECK(data.rfind("# series 0: train\n1 ", 0) == 0);
   CHECK(data.find("\n\n\n# series 1: test\n40 ") != std::string::npos);
 }
 
 TEST_CASE("line_plot draws a log-scale y axis and copes with quotes, NaN and non-positive values") {
-  TemporaryFolder folder;
-  fs::path png = folder.path / "it's.png";
+  testing::TempDirectory temp_directory;
+  const fs::path folder_path = temp_directory.path();
+  fs::path png = folder_path / "it's.png";
   std::vector<Series> series = {{"the 'loss'", {1, 2, 3, 4}, {1.0, std::nan(""), 0.0, 0.01}}};
   line_plot(png, "log loss", "step", "loss", series, {.log_y = true});
   CHECK(is_png(png));
-  CHECK(read_text(folder.path / "it's.gp").find("set logscale y") != std::string::npos);
+  CHECK(read_text(folder_path / "it's.gp").find("set logscale y") != std::string::npos);
 }
 
 TEST_CASE("bar_plot writes a PNG with one bar per label") {
-  TemporaryFolder folder;
-  fs::path png = folder.path / "expert_usage.png";
+  testing::TempDirectory temp_directory;
+  const fs::path folder_path = temp_directory.path();
+  fs::path png = folder_path / "expert_usage.png";
   std::vector<std::string> labels;
   std::vector<double> values;
   for (int expert = 0; expert < 16; ++expert) {
@@ -81,14 +77,15 @@ TEST_CASE("bar_plot writes a PNG with one bar per label") {
   }
   bar_plot(png, "tokens per expert", labels, values, "tokens");
   CHECK(is_png(png));
-  std::string data = read_text(folder.path / "expert_usage.dat");
+  std::string data = read_text(folder_path / "expert_usage.dat");
   CHECK(data.rfind("\"expert 0\" 100\n\"expert 1\" 110\n", 0) == 0);
-  CHECK(read_text(folder.path / "expert_usage.gp").find("set xtics rotate") != std::string::npos);
+  CHECK(read_text(folder_path / "expert_usage.gp").find("set xtics rotate") != std::string::npos);
 }
 
 TEST_CASE("plot arguments are checked before gnuplot runs") {
-  TemporaryFolder folder;
-  fs::path png = folder.path / "bad.png";
+  testing::TempDirectory temp_directory;
+  const fs::path folder_path = temp_directory.path();
+  fs::path png = folder_path / "bad.png";
   CHECK_THROWS_WITH_AS(line_plot(png, "t", "x", "y", {}), doctest::Contains("[line_plot] needs at least one series"),
                        Error);
   CHECK_THROWS_WITH_AS(line_plot(png, "t", "x", "y", {{"train", {1, 2, 3}, {1, 2}}}),
@@ -103,12 +100,13 @@ TEST_CASE("plot arguments are checked before gnuplot runs") {
 }
 
 TEST_CASE("a missing gnuplot is a clear error that names the package to install") {
-  TemporaryFolder folder;
+  testing::TempDirectory temp_directory;
+  const fs::path folder_path = temp_directory.path();
   const char* saved = std::getenv("PATH");
   std::string saved_path = saved != nullptr ? saved : "";
-  setenv("PATH", folder.path.c_str(), 1);  // a PATH holding no gnuplot
+  setenv("PATH", folder_path.c_str(), 1);  // a PATH holding no gnuplot
   CHECK_THROWS_WITH_AS(
-      line_plot(folder.path / "loss.png", "t", "x", "y", loss_curves()),
+      line_plot(folder_path / "loss.png", "t", "x", "y", loss_curves()),
       doctest::Contains("gnuplot was not found on PATH; install it (Debian/Ubuntu: sudo apt-get install gnuplot-nox)"),
       std::runtime_error);
   setenv("PATH", saved_path.c_str(), 1);

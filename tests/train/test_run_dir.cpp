@@ -1,10 +1,10 @@
 // The run folder (runs/<example>/ by default), summary.json, and the flags every example shares.
-#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <fstream>
 
 #include "tests/helpers.h"
+#include "tests/temp_directory.h"
 #include "train/run_dir.h"
 
 using namespace moegrad;
@@ -12,13 +12,6 @@ using namespace moegrad::train;
 namespace fs = std::filesystem;
 
 namespace {
-
-// A fresh folder under /tmp, removed with everything in it when the test ends.
-struct TemporaryFolder {
-  fs::path path = fs::temp_directory_path() / ("moegrad_run_dir_" + std::to_string(getpid()));
-  TemporaryFolder() { fs::remove_all(path); }
-  ~TemporaryFolder() { fs::remove_all(path); }
-};
 
 nlohmann::json read_json(const fs::path& path) {
   std::ifstream file(path);
@@ -34,15 +27,16 @@ void parse(CLI::App& app, std::vector<const char*> arguments) {
 }  // namespace
 
 TEST_CASE("a run folder defaults to runs/<example>/ and names the files examples write") {
-  TemporaryFolder folder;
-  fs::create_directories(folder.path);
+  testing::TempDirectory temp_directory;
+  const fs::path folder_path = temp_directory.path();
+  fs::create_directories(folder_path);
   fs::path previous = fs::current_path();
-  fs::current_path(folder.path);
+  fs::current_path(folder_path);
   RunDir run = RunDir::create("", "fashion_mnist");
   fs::current_path(previous);
 
   CHECK(run.path() == fs::path("runs") / "fashion_mnist");
-  CHECK(fs::is_directory(folder.path / "runs" / "fashion_mnist"));
+  CHECK(fs::is_directory(folder_path / "runs" / "fashion_mnist"));
   CHECK(run.metrics_path() == run.path() / "metrics.jsonl");
   CHECK(run.plot_path("loss") == run.path() / "loss.png");
   CHECK(run.summary_path() == run.path() / "summary.json");
@@ -50,15 +44,17 @@ TEST_CASE("a run folder defaults to runs/<example>/ and names the files examples
 }
 
 TEST_CASE("--out replaces the default folder, nested folders included") {
-  TemporaryFolder folder;
-  RunDir run = RunDir::create((folder.path / "a" / "b").string(), "fashion_mnist");
-  CHECK(run.path() == folder.path / "a" / "b");
+  testing::TempDirectory temp_directory;
+  const fs::path folder_path = temp_directory.path();
+  RunDir run = RunDir::create((folder_path / "a" / "b").string(), "fashion_mnist");
+  CHECK(run.path() == folder_path / "a" / "b");
   CHECK(fs::is_directory(run.path()));
 }
 
 TEST_CASE("write_summary replaces summary.json whole and leaves no temporary file") {
-  TemporaryFolder folder;
-  RunDir run = RunDir::create(folder.path.string(), "demo");
+  testing::TempDirectory temp_directory;
+  const fs::path folder_path = temp_directory.path();
+  RunDir run = RunDir::create(folder_path.string(), "demo");
   run.write_summary({{"accuracy", 0.5}});
   run.write_summary({{"accuracy", 0.884}, {"table", nlohmann::json::array({{{"model", "mlp"}}})}});
   nlohmann::json summary = read_json(run.summary_path());
@@ -68,10 +64,11 @@ TEST_CASE("write_summary replaces summary.json whole and leaves no temporary fil
 }
 
 TEST_CASE("a run folder that cannot be created is a clear error") {
-  TemporaryFolder folder;
-  fs::create_directories(folder.path);
-  std::ofstream(folder.path / "taken") << "a file, not a folder";
-  CHECK_THROWS_WITH_AS(RunDir::create((folder.path / "taken").string(), "demo"),
+  testing::TempDirectory temp_directory;
+  const fs::path folder_path = temp_directory.path();
+  fs::create_directories(folder_path);
+  std::ofstream(folder_path / "taken") << "a file, not a folder";
+  CHECK_THROWS_WITH_AS(RunDir::create((folder_path / "taken").string(), "demo"),
                        doctest::Contains("[RunDir] cannot create the output folder"), std::runtime_error);
   CHECK_THROWS_WITH_AS(RunDir::create("", ""), doctest::Contains("[RunDir] needs an output folder or an example name"),
                        Error);
