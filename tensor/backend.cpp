@@ -77,6 +77,13 @@ void Backend::reduce(ReduceOp op, const Tensor&, std::int64_t, std::int64_t, std
 }
 void Backend::cumsum(const Tensor&, std::int64_t, std::int64_t, std::int64_t, Tensor&) { no_kernel(*this, "cumsum"); }
 void Backend::matmul(const Tensor&, const Tensor&, Tensor&) { no_kernel(*this, "matmul"); }
+void Backend::grouped_matmul(const Tensor&, const Tensor&, const Tensor&, const Tensor&, Tensor&) {
+  no_kernel(*this, "grouped_matmul");
+}
+void Backend::grouped_matmul_weight_grad(const Tensor&, const Tensor&, const Tensor&, Tensor&, Tensor&) {
+  no_kernel(*this, "grouped_matmul");
+}
+void Backend::check_index_range(const char* op, const Tensor&, std::int64_t, const char*) { no_kernel(*this, op); }
 void Backend::softmax(const Tensor&, Tensor&, bool log) { no_kernel(*this, log ? "log_softmax" : "softmax"); }
 void Backend::layer_norm_forward(const Tensor&, const Tensor&, const Tensor&, double, Tensor&, Tensor&, Tensor&) {
   no_kernel(*this, "layer_norm");

@@ -57,6 +57,16 @@ class Backend {
   // ---- matmul: a (B,M,K), b (B,K,N), out (B,M,N) contiguous. a and b may have batch stride 0
   // and either layout of their last two axes (row-major or transposed), which BLAS takes as flags.
   virtual void matmul(const Tensor& a, const Tensor& b, Tensor& out);
+  // ---- grouped matmul (the MoE experts): out rows [offsets[g], offsets[g+1]) = x rows @ w[g] + bias[g].
+  // x (N,K) contiguous; w (G,K,M) with either layout of its last two axes (gemm_operand); bias (G,M)
+  // or undefined; offsets (G+1) int64; out (N,M): rows outside every group are written as 0. The
+  // kernel checks 0 <= offsets[0] <= ... <= offsets[G] <= N itself (IndexError naming `op`).
+  virtual void grouped_matmul(const Tensor& x, const Tensor& w, const Tensor& offsets, const Tensor& bias,
+                              Tensor& out);
+  // The weight side of its backward: dw[g] = x_gᵀ dy_g (G,K,M) and, when db is defined,
+  // db[g] = Σ rows of dy_g (G,M). A group with no rows gets zeros.
+  virtual void grouped_matmul_weight_grad(const Tensor& x, const Tensor& dy, const Tensor& offsets, Tensor& dw,
+                                          Tensor& db);
 
   // ---- rows: softmax over the last axis ----
   virtual void softmax(const Tensor& x, Tensor& out, bool log);
@@ -69,6 +79,9 @@ class Backend {
                                    Tensor& grad_weight, Tensor& grad_bias);
 
   // ---- indexing: index is int64 and already bounds-checked by the public op ----
+  // Throws IndexError naming op unless every entry of the int64 `index` lies in [0, size). A kernel,
+  // so the check needs no host copy of the index (the CPU reads it in place).
+  virtual void check_index_range(const char* op, const Tensor& index, std::int64_t size, const char* what);
   // out[i][j][k] = x[i][index[i][j][k]][k] (dim = 1), index and out share a shape.
   virtual void gather(const Tensor& x, std::int64_t dim, const Tensor& index, Tensor& out);
   // out[i][index[i][j][k]][k] += src[i][j][k] (dim = 1), accumulating into out.

@@ -104,6 +104,12 @@ Tensor cumsum(const Tensor& x, std::int64_t axis);
 // Transposed operands go to BLAS as flags, not copies.
 Tensor matmul(const Tensor& a, const Tensor& b);
 
+// ---------------- grouped matmul (tensor/ops/grouped_matmul.cpp) ----------------
+// x (N,K), w (G,K,M), group_offsets (G+1) int64, bias (G,M) or undefined -> (N,M):
+// rows [offsets[g], offsets[g+1]) are multiplied by w[g] (+ bias[g]); rows in no group are 0.
+// The MoE experts in one op: x holds the tokens sorted by expert (moe/dispatch_plan.h).
+Tensor grouped_matmul(const Tensor& x, const Tensor& w, const Tensor& group_offsets, const Tensor& bias = Tensor());
+
 // ---------------- softmax family (tensor/ops/softmax.cpp) ----------------
 Tensor softmax(const Tensor& x, std::int64_t axis = -1);
 Tensor log_softmax(const Tensor& x, std::int64_t axis = -1);

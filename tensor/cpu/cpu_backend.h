@@ -23,6 +23,11 @@ class CpuBackend : public Backend {
   void cumsum(const Tensor& x, std::int64_t outer, std::int64_t length, std::int64_t inner,
               Tensor& out) override;
   void matmul(const Tensor& a, const Tensor& b, Tensor& out) override;
+  void grouped_matmul(const Tensor& x, const Tensor& w, const Tensor& offsets, const Tensor& bias,
+                      Tensor& out) override;
+  void grouped_matmul_weight_grad(const Tensor& x, const Tensor& dy, const Tensor& offsets, Tensor& dw,
+                                  Tensor& db) override;
+  void check_index_range(const char* op, const Tensor& index, std::int64_t size, const char* what) override;
   void softmax(const Tensor& x, Tensor& out, bool log) override;
   void layer_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps, Tensor& out,
                           Tensor& mean, Tensor& rstd) override;

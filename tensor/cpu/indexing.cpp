@@ -5,10 +5,13 @@
 // The reads (gather, index_select) split their output rows over threads. The accumulations
 // (scatter_add, index_add) split the columns (o, i) of `out` instead: every write to a column comes
 // from the thread that owns it, so repeated indices add up without atomics or races.
+#include <fmt/format.h>
+
 #include <algorithm>
 
 #include "tensor/cpu/cpu_backend.h"
 #include "tensor/cpu/parallel.h"
+#include "tensor/errors.h"
 
 namespace moegrad {
 
@@ -133,6 +136,21 @@ void CpuBackend::index_add(Tensor& out, std::int64_t dim, const Tensor& index, c
       });
     });
   });
+}
+
+// One pass over the index in place (no reduction ops, no host copy): the range check every
+// indexing op runs before its kernel.
+void CpuBackend::check_index_range(const char* op, const Tensor& index, std::int64_t size, const char* what) {
+  const std::int64_t* data = index.data<std::int64_t>();
+  std::int64_t low = data[0], high = data[0];
+  for (std::int64_t i = 1; i < index.numel(); ++i) {
+    low = std::min(low, data[i]);
+    high = std::max(high, data[i]);
+  }
+  if (low < 0 || high >= size) {
+    throw IndexError(fmt::format("[{}] {} holds values in [{}, {}] but must lie in [0, {}) (shape {})", op, what, low,
+                                 high, size, shape_str(index.shape())));
+  }
 }
 
 }  // namespace moegrad

@@ -1,25 +1,12 @@
 // matmul on OpenBLAS: one cblas_?gemm per batch entry, transposes passed as flags.
-#include <cblas.h>
 #include <fmt/format.h>
 
+#include "tensor/cpu/blas.h"
 #include "tensor/cpu/cpu_backend.h"
 #include "tensor/errors.h"
 #include "tensor/gemm_layout.h"
 
 namespace moegrad {
-
-namespace {
-
-void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, const float* a, int lda, const float* b, int ldb,
-          float* c, int ldc) {
-  cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
-}
-void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, const double* a, int lda, const double* b,
-          int ldb, double* c, int ldc) {
-  cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, 1.0, a, lda, b, ldb, 0.0, c, ldc);
-}
-
-}  // namespace
 
 // a (B,M,K) @ b (B,K,N) -> out (B,M,N)
 void CpuBackend::matmul(const Tensor& a, const Tensor& b, Tensor& out) {
@@ -38,7 +25,7 @@ void CpuBackend::matmul(const Tensor& a, const Tensor& b, Tensor& out) {
     for (std::int64_t i = 0; i < batch; ++i) {
       gemm(left->transposed ? CblasTrans : CblasNoTrans, right->transposed ? CblasTrans : CblasNoTrans,
            static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), a_data + i * left->batch_stride,
-           static_cast<int>(left->leading), b_data + i * right->batch_stride, static_cast<int>(right->leading),
+           static_cast<int>(left->leading), b_data + i * right->batch_stride, static_cast<int>(right->leading), T(0),
            c_data + i * m * n, static_cast<int>(std::max<std::int64_t>(n, 1)));
     }
   });

@@ -22,13 +22,7 @@ std::pair<Tensor, Tensor> promote_and_broadcast(const char* op, const Tensor& a,
 
 void check_index_range(const char* op, const Tensor& index, std::int64_t size, const char* what) {
   if (index.numel() == 0) return;
-  NoGradGuard no_grad;
-  auto low = static_cast<std::int64_t>(min(index).item());
-  auto high = static_cast<std::int64_t>(max(index).item());
-  if (low < 0 || high >= size) {
-    throw IndexError(fmt::format("[{}] {} holds values in [{}, {}] but must lie in [0, {}) (shape {})", op, what, low,
-                                 high, size, shape_str(index.shape())));
-  }
+  backend_for(index.device()).check_index_range(op, index.contiguous(), size, what);
 }
 
 }  // namespace detail
