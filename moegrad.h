@@ -1,7 +1,7 @@
 // Everything a user of the core needs: tensors, ops, autograd, gradcheck, printing.
 #pragma once
 #include "autograd/gradcheck.h"
-#include "autograd/node.h"
+#include "tensor/graph.h"
 #include "tensor/creation.h"
 #include "tensor/errors.h"
 #include "tensor/ops.h"

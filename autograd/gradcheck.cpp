@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-#include "autograd/node.h"
+#include "tensor/graph.h"
 #include "tensor/creation.h"
 #include "tensor/errors.h"
 #include "tensor/ops.h"

@@ -18,7 +18,8 @@ DenseRouter::DenseRouter(const DenseRouterConfig& config, Generator& generator) 
   gate_weight = register_parameter("gate_weight", nn::truncated_normal({config.dim, config.experts}, std, generator));
 }
 
-RoutingDecision DenseRouter::route(const Tensor& x, Generator& generator, const TokenContext& context) {
+RoutingDecision DenseRouter::route(const Tensor& x, Generator& generator, const TokenContext& context,
+                                 const RandomDraws& draws) {
   detail::check_router_input("DenseRouter", x, config.dim, context);
   DType dtype = detail::router_dtype(x);
   std::int64_t tokens = x.size(0), E = config.experts;

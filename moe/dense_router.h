@@ -13,7 +13,8 @@ struct DenseRouterConfig {
 class DenseRouter : public Router {
  public:
   explicit DenseRouter(const DenseRouterConfig& config, Generator& generator = default_generator());
-  RoutingDecision route(const Tensor& x, Generator& generator, const TokenContext& context = {}) override;
+  RoutingDecision route(const Tensor& x, Generator& generator, const TokenContext& context = {},
+                        const RandomDraws& draws = {}) override;
   std::int64_t num_experts() const override { return config.experts; }
 
   DenseRouterConfig config;

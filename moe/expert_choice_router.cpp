@@ -36,7 +36,8 @@ std::int64_t ExpertChoiceRouter::tokens_per_expert(std::int64_t real_tokens) con
   return std::min<std::int64_t>(static_cast<std::int64_t>(k), real_tokens);
 }
 
-RoutingDecision ExpertChoiceRouter::route(const Tensor& x, Generator& generator, const TokenContext& context) {
+RoutingDecision ExpertChoiceRouter::route(const Tensor& x, Generator& generator, const TokenContext& context,
+                                 const RandomDraws& draws) {
   detail::check_router_input("ExpertChoiceRouter", x, config.dim, context);
   DType dtype = detail::router_dtype(x);
   std::int64_t tokens = x.size(0), E = config.experts;

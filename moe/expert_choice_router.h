@@ -14,7 +14,8 @@ struct ExpertChoiceRouterConfig {
 class ExpertChoiceRouter : public Router {
  public:
   explicit ExpertChoiceRouter(const ExpertChoiceRouterConfig& config, Generator& generator = default_generator());
-  RoutingDecision route(const Tensor& x, Generator& generator, const TokenContext& context = {}) override;
+  RoutingDecision route(const Tensor& x, Generator& generator, const TokenContext& context = {},
+                        const RandomDraws& draws = {}) override;
   std::int64_t num_experts() const override { return config.experts; }
   // k_e = ceil(n · c / E) for n real tokens, at most n
   std::int64_t tokens_per_expert(std::int64_t real_tokens) const;

@@ -39,9 +39,11 @@ GShardRouter::GShardRouter(const GShardRouterConfig& config, Generator& generato
   gate_weight = register_parameter("gate_weight", nn::truncated_normal({config.dim, config.experts}, std, generator));
 }
 
-RoutingDecision GShardRouter::route(const Tensor& x, Generator& generator, const TokenContext& context) {
+RoutingDecision GShardRouter::route(const Tensor& x, Generator& generator, const TokenContext& context,
+                                 const RandomDraws& draws) {
   detail::check_router_input("GShardRouter", x, config.dim, context);
-  return route_with_uniform(x, rand({x.size(0)}, generator, detail::router_dtype(x), x.device()), context);
+  Tensor u = draws.uniform.defined() ? draws.uniform : rand({x.size(0)}, generator, detail::router_dtype(x), x.device());
+  return route_with_uniform(x, u, context);
 }
 
 RoutingDecision GShardRouter::route_with_uniform(const Tensor& x, const Tensor& uniform_draws,

@@ -15,7 +15,8 @@ struct GShardRouterConfig {
 class GShardRouter : public Router {
  public:
   explicit GShardRouter(const GShardRouterConfig& config, Generator& generator = default_generator());
-  RoutingDecision route(const Tensor& x, Generator& generator, const TokenContext& context = {}) override;
+  RoutingDecision route(const Tensor& x, Generator& generator, const TokenContext& context = {},
+                        const RandomDraws& draws = {}) override;
   // The same with the uniform draws of the random second-expert test handed in (T).
   RoutingDecision route_with_uniform(const Tensor& x, const Tensor& uniform_draws, const TokenContext& context = {});
   std::int64_t num_experts() const override { return config.experts; }

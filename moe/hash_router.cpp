@@ -51,19 +51,15 @@ Tensor HashRouter::balanced_map(std::int64_t vocabulary, std::int64_t experts, G
   return from_vector(map);
 }
 
-RoutingDecision HashRouter::route(const Tensor& x, Generator& generator, const TokenContext& context) {
+RoutingDecision HashRouter::route(const Tensor& x, Generator& generator, const TokenContext& context,
+                                 const RandomDraws& draws) {
   if (!x.defined() || x.dim() != 2) throw ShapeError("[HashRouter] expects tokens (T,D)");
   detail::check_router_input("HashRouter", x, x.size(1), context);
   if (!context.token_ids.defined()) {
     throw Error("[HashRouter] needs the token ids: call MoELayer::forward(x, {token_ids, token_mask})");
   }
   std::int64_t tokens = x.size(0), vocabulary = expert_of_token.size(0);
-  std::vector<std::int64_t> ids = context.token_ids.to_vector<std::int64_t>();
-  for (std::int64_t id : ids) {
-    if (id < 0 || id >= vocabulary) {
-      throw IndexError(fmt::format("[HashRouter] token id {} is outside the map's vocabulary [0, {})", id, vocabulary));
-    }
-  }
+  check_index_range("HashRouter", context.token_ids, vocabulary, "the token ids (the map's vocabulary)");
   DType dtype = detail::router_dtype(x);
 
   // expert(t) = map[id_t]: (T,1), gate 1

@@ -14,7 +14,8 @@ class HashRouter : public Router {
   static Tensor balanced_map(std::int64_t vocabulary, std::int64_t experts, Generator& generator);
 
   // Needs context.token_ids (T); x only fixes T and the dtype.
-  RoutingDecision route(const Tensor& x, Generator& generator, const TokenContext& context = {}) override;
+  RoutingDecision route(const Tensor& x, Generator& generator, const TokenContext& context = {},
+                        const RandomDraws& draws = {}) override;
   std::int64_t num_experts() const override { return experts_; }
 
   Tensor expert_of_token;  // (V) int64, a buffer: saved, never trained

@@ -39,22 +39,16 @@ std::vector<std::pair<std::string, MoELayer*>> find_moe_layers(nn::Module& model
   return found;
 }
 
-Tensor total_aux_loss(nn::Module& model) {
+std::vector<std::pair<std::string, const RoutingInfo*>> routings(const nn::Taps& record) {
+  return record.reports<RoutingInfo>();
+}
+
+Tensor total_aux_loss(const nn::Taps& record) {
   Tensor total;
-  for (auto& [name, moe] : find_moe_layers(model)) {
-    const Tensor& aux = moe->last_routing().aux_loss;
-    if (!aux.defined()) continue;
-    total = total.defined() ? total + aux : aux;
+  for (const auto& [name, routing] : routings(record)) {
+    total = total.defined() ? total + routing->aux_loss : routing->aux_loss;
   }
   return total.defined() ? total : zeros({});
-}
-
-TokenContextScope::TokenContextScope(nn::Module& model, const TokenContext& context) : layers_(find_moe_layers(model)) {
-  for (auto& [name, moe] : layers_) moe->set_token_context(context);
-}
-
-TokenContextScope::~TokenContextScope() {
-  for (auto& [name, moe] : layers_) moe->set_token_context({});
 }
 
 ParameterCounts count_parameters(nn::Module& model, double experts_per_token) {

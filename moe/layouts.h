@@ -1,6 +1,7 @@
 // Where MoE layers go in a Transformer, and the model-wide bookkeeping that follows from having
-// several of them: summing their auxiliary losses, telling them which tokens are padding, and
-// counting total against activated parameters.
+// several of them: summing the auxiliary losses of one forward, and counting total against
+// activated parameters. The padding mask and token ids reach the MoE layers through the model's
+// forward (nn::TokenContext), and each layer reports its routing into the caller's record.
 //
 // GShard (Lepikhin et al. 2020, §2) and GLaM (Du et al. 2021, §3) replace the FFN of every other
 // Transformer layer by an MoE layer, in the encoder and the decoder; Switch does the same in T5.
@@ -8,11 +9,16 @@
 //   nn::GptModel model(config);                                   // a decoder (or BertEncoder)
 //   auto moes = moe::use_moe_every_other_layer(*model.layers, moe_config,
 //       [&](std::int64_t) { return std::make_shared<moe::GShardRouter>(router_config, generator); });
-//   Tensor loss = cross_entropy(model.forward(ids), targets) + moe::total_aux_loss(model);
+//   nn::Taps record({});                                          // this forward's record
+//   Tensor logits = model.forward(ids, &record);
+//   Tensor loss = cross_entropy(reshape(logits, {-1, V}), targets) + moe::total_aux_loss(record);
+// The aux loss comes from the record the forward filled, so the order in which C++ evaluates the
+// two terms cannot matter, and a layer applied twice (WideNet) counts twice.
 #pragma once
 #include <functional>
 
 #include "moe/moe_layer.h"
+#include "nn/taps.h"
 #include "nn/transformer.h"
 
 namespace moegrad::moe {
@@ -32,24 +38,13 @@ std::vector<std::shared_ptr<MoELayer>> use_moe_every_other_layer(nn::ModuleList<
 // Every MoE layer inside `model`, with its dotted name, in registration order.
 std::vector<std::pair<std::string, MoELayer*>> find_moe_layers(nn::Module& model);
 
-// Σ over the MoE layers of their last forward's aux_loss (each computed over its own layer's tokens,
-// as the papers do: the balance loss is per layer, then summed). A 0-d zero if there are none or
-// none has run.
-Tensor total_aux_loss(nn::Module& model);
+// Every MoE layer's routing in one forward's record, with its dotted name ("layers.1.ffn.routing"),
+// in name order.
+std::vector<std::pair<std::string, const RoutingInfo*>> routings(const nn::Taps& record);
 
-// Sets a token context (ids for hash routing, padding mask) on every MoE layer of `model` for as long
-// as the scope lives, so a model whose layers call their FFN as a plain function still routes only
-// real tokens. ids and mask have the shape of the model's token grid, e.g. (B,T).
-class TokenContextScope {
- public:
-  TokenContextScope(nn::Module& model, const TokenContext& context);
-  ~TokenContextScope();
-  TokenContextScope(const TokenContextScope&) = delete;
-  TokenContextScope& operator=(const TokenContextScope&) = delete;
-
- private:
-  std::vector<std::pair<std::string, MoELayer*>> layers_;
-};
+// Σ over the routings in the record of their aux_loss (each over its own layer's tokens, as the
+// papers do: the balance loss is per layer, then summed). A 0-d zero if there are none.
+Tensor total_aux_loss(const nn::Taps& record);
 
 // Total parameters, and the parameters one token passes through: everything outside the MoE layers
 // plus, per MoE layer, its router, shared experts and `experts_per_token` of its E routed experts

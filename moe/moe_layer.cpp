@@ -1,18 +1,17 @@
 // The MoE layer: y = Σ_{slots of x} gate · E_expert(x), each expert an FFN D -> H -> D, with at most
 // C tokens per expert. One forward, step by step:
-//   1. route        the router decides (T,k) experts and gates
-//   2. capacity     slots are placed in priority order: every first choice in arrival order, then
-//                   every second choice, ... (what Switch's cumsum code and GShard's Algorithm 1 do;
-//                   the Switch paper's text speaks of sorting by probability, its code does not).
-//                   A slot whose expert already holds C tokens is dropped. C = ceil(tokens/E × factor)
-//                   (Switch §2.2), factor 0 = dropless (MegaBlocks): no slot is ever dropped. With
-//                   group_size set, capacity and counts are per group of tokens (GShard §2.2).
-//   3. dispatch     the kept slots are grouped by expert (a counting sort: the order a stable argsort
-//                   of their expert ids gives) and their token rows gathered with index_select
-//   4. experts      one matmul pair per expert on its own rows only: never a dense T×E×C one-hot
-//   5. combine      each row is scaled by its gate and index_add-ed back to its token. A dropped
-//                   slot adds nothing: a token no expert took has output exactly 0, so the residual
-//                   connection around the layer carries it (its gate does not scale anything).
+//   1. route        the router decides (T,k) experts and gates (its paper's file: moe/*_router.cpp)
+//   2. plan         moe/dispatch_plan.h: places in priority order (every first choice in arrival
+//                   order, then every second choice: Switch's cumsum code and GShard's Algorithm 1;
+//                   the Switch paper's text speaks of sorting by probability, its code does not),
+//                   a slot whose expert already holds C tokens is dropped, and the kept slots are
+//                   sorted by expert. C = round(tokens/E × factor) (Switch §2.2), factor 0 =
+//                   dropless (MegaBlocks). With group_size set, per group of tokens (GShard §2.2).
+//   3. permute      the token rows in the plan's order (index_select)
+//   4. experts      one grouped matmul pair: expert e on its own rows only, never a dense T×E×C one-hot
+//   5. combine      each row is scaled by its gate and index_add-ed back to its token. A dropped slot
+//                   adds nothing: a token no expert took has output exactly 0, so the residual
+//                   connection around the layer carries it, and its gradient flows only there.
 //   6. shared       DeepSeekMoE's always-on experts (Dai et al. 2024) are added for every token
 //   7. losses       router loss, Switch balance, importance, ST-MoE z-loss, entropy: RoutingInfo
 // Padding tokens (token mask 0) are not routed and count in no loss; their output is 0.
@@ -20,20 +19,39 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <cmath>
-#include <numeric>
 
-#include "autograd/node.h"
 #include "moe/aux_losses.h"
 #include "nn/init.h"
+#include "nn/taps.h"
 #include "tensor/creation.h"
 #include "tensor/errors.h"
+#include "tensor/graph.h"
 
 namespace moegrad::moe {
 
+void check_moe_config(const MoELayerConfig& c) {
+  auto require = [](bool ok, const char* field, const std::string& expected, double value) {
+    if (!ok) throw Error(fmt::format("[MoELayerConfig] {} must be {}, got {}", field, expected, value));
+  };
+  auto finite_at_least_zero = [](double v) { return std::isfinite(v) && v >= 0.0; };
+  require(c.dim > 0, "dim", "> 0", static_cast<double>(c.dim));
+  require(c.expert_hidden > 0, "expert_hidden", "> 0", static_cast<double>(c.expert_hidden));
+  require(finite_at_least_zero(c.capacity_factor_train) && c.capacity_factor_train <= 1e6, "capacity_factor_train",
+          "finite and in [0, 1e6] (0 = dropless)", c.capacity_factor_train);
+  require(finite_at_least_zero(c.capacity_factor_eval) && c.capacity_factor_eval <= 1e6, "capacity_factor_eval",
+          "finite and in [0, 1e6] (0 = dropless)", c.capacity_factor_eval);
+  require(c.capacity >= 0, "capacity", ">= 0 (0 = use the factors)", static_cast<double>(c.capacity));
+  require(c.group_size >= 0, "group_size", ">= 0 (0 = the batch is one group)", static_cast<double>(c.group_size));
+  require(c.shared_experts >= 0, "shared_experts", ">= 0", static_cast<double>(c.shared_experts));
+  require(finite_at_least_zero(c.z_loss_weight), "z_loss_weight", "finite and >= 0", c.z_loss_weight);
+  require(c.expert_dropout >= 0.0 && c.expert_dropout < 1.0, "expert_dropout", "in [0, 1)", c.expert_dropout);
+  require(std::isfinite(c.init_scale) && c.init_scale > 0.0, "init_scale", "finite and > 0", c.init_scale);
+}
+
 MoELayer::MoELayer(const MoELayerConfig& config, std::shared_ptr<Router> router_module, Generator& generator)
     : config(config), generator_(&generator) {
+  check_moe_config(config);
   if (!router_module) throw Error("[MoELayer] needs a router");
   router = register_module("router", std::move(router_module));
   std::int64_t E = router->num_experts(), D = config.dim, H = config.expert_hidden;
@@ -52,12 +70,9 @@ MoELayer::MoELayer(const MoELayerConfig& config, std::shared_ptr<Router> router_
   }
 }
 
-Tensor MoELayer::run_expert(const Tensor& weight1, const Tensor& bias1, const Tensor& weight2, const Tensor& bias2,
-                            std::int64_t e, const Tensor& rows) {
-  // (m,D) @ (D,H) + (H) -> gelu -> (m,H) @ (H,D) + (D) -> (m,D)
-  Tensor hidden = gelu(matmul(rows, select(weight1, 0, e)) + select(bias1, 0, e), config.activation);
-  if (config.expert_dropout > 0.0) hidden = dropout(hidden, config.expert_dropout, is_training(), *generator_);
-  return matmul(hidden, select(weight2, 0, e)) + select(bias2, 0, e);
+CapacityRule MoELayer::capacity_rule() const {
+  return {is_training() ? config.capacity_factor_train : config.capacity_factor_eval, config.capacity,
+          config.capacity_rounding, config.group_size};
 }
 
 namespace {
@@ -73,121 +88,79 @@ Tensor flatten_context(const Tensor& t, const Tensor& x, const char* what) {
   return reshape(t, {numel_of(leading)});
 }
 
+// The expert dropout keep mask handed in as (T,k,H), checked, in the plan's row order (T·k,H).
+Tensor dropout_rows(const Tensor& keep, const DispatchPlan& plan, std::int64_t T, std::int64_t k, std::int64_t H) {
+  if (keep.shape() != Shape{T, k, H}) {
+    throw ShapeError(fmt::format("[MoELayer] the expert dropout mask must be (T,k,H) = ({},{},{}), got {}", T, k, H,
+                                 shape_str(keep.shape())));
+  }
+  return index_select(reshape(keep, {T * k, H}), 0, plan.row_slot);
+}
+
 }  // namespace
 
-Tensor MoELayer::forward(const Tensor& x, const TokenContext& context) {
+MoEOutput MoELayer::apply(const Tensor& x, const TokenContext& context, const RandomDraws& draws) {
   if (!x.defined() || x.dim() < 1 || x.size(-1) != config.dim || !is_floating(x.dtype())) {
     throw ShapeError(fmt::format("[MoELayer] expects floating tokens (...,{}), got {}", config.dim,
                                  x.defined() ? shape_str(x.shape()) : std::string("an undefined tensor")));
   }
-  std::int64_t D = config.dim, E = router->num_experts(), T = x.numel() / D;
+  std::int64_t D = config.dim, E = router->num_experts(), H = config.expert_hidden, T = x.numel() / D;
   Tensor tokens = reshape(x, {T, D});
   TokenContext flat{flatten_context(context.token_ids, x, "token ids"),
                     flatten_context(context.token_mask, x, "token mask")};
+  Tensor real = flat.token_mask.defined() ? ne(flat.token_mask.to(kInt64), zeros({}, kInt64, x.device()))
+                                          : ones({T}, kInt64, x.device());
 
   // 1. route: (T,k) experts and gates
-  RoutingDecision decision = router->route(tokens, *generator_, flat);
+  RoutingDecision decision = router->route(tokens, *generator_, flat, draws);
   std::int64_t k = decision.expert_index.size(1);
-  std::vector<std::int64_t> expert = decision.expert_index.to_vector<std::int64_t>();
-  std::vector<std::int64_t> dispatch = decision.dispatch_mask.to_vector<std::int64_t>();
-  std::vector<std::int64_t> counted =
-      decision.capacity_mask.defined() ? decision.capacity_mask.to_vector<std::int64_t>() : dispatch;
-  std::vector<double> real =
-      flat.token_mask.defined() ? flat.token_mask.to_vector<double>() : std::vector<double>(T, 1.0);
-  for (std::int64_t e : expert) {
-    if (e < 0 || e >= E) {
-      throw IndexError(fmt::format("[MoELayer] the router chose expert {}, outside [0, {})", e, E));
-    }
-  }
+  check_index_range("MoELayer", decision.expert_index, E, "the router's expert choices");
 
-  // 2. capacity, per group of `group_size` consecutive tokens (GShard; 0 = the batch is one group):
-  //    C = ceil(real tokens of the group / E × capacity factor), or unlimited when the factor is 0
-  std::int64_t group_size = std::max<std::int64_t>(1, config.group_size > 0 ? std::min(config.group_size, T) : T);
-  std::int64_t groups = (T + group_size - 1) / group_size;
-  std::vector<std::int64_t> real_in_group(groups, 0), capacity(groups, T * k);
-  std::int64_t real_tokens = 0;
-  for (std::int64_t t = 0; t < T; ++t) {
-    real_in_group[t / group_size] += real[t] != 0.0;
-    real_tokens += real[t] != 0.0;
-  }
-  double factor = is_training() ? config.capacity_factor_train : config.capacity_factor_eval;
-  for (std::int64_t g = 0; g < groups && factor > 0.0; ++g) {
-    capacity[g] = static_cast<std::int64_t>(
-        std::ceil(static_cast<double>(real_in_group[g]) / static_cast<double>(E) * factor));
-  }
-  //    slots in priority order (choice j, then token t); position = requests expert e of the
-  //    token's group already had, so a slot is kept while position < C
-  std::vector<std::int64_t> requests(groups * E, 0), dropped(T * k, 0), token_taken(T, 0);
-  std::vector<std::vector<std::int64_t>> expert_slots(E);  // slot = t·k + j, per expert, in order
-  for (std::int64_t j = 0; j < k; ++j) {
-    for (std::int64_t t = 0; t < T; ++t) {
-      std::int64_t slot = t * k + j, e = expert[slot], group = t / group_size;
-      if (real[t] == 0.0 || (!counted[slot] && !dispatch[slot])) continue;
-      std::int64_t position = requests[group * E + e]++;
-      if (!dispatch[slot]) continue;
-      if (position >= capacity[group]) {
-        dropped[slot] = 1;
-        continue;
-      }
-      expert_slots[e].push_back(slot);
-      token_taken[t] = 1;
-    }
-  }
+  // 2. plan: places, capacity, drops, and the rows sorted by expert
+  Tensor counted = decision.capacity_mask.defined() ? decision.capacity_mask : decision.dispatch_mask;
+  DispatchPlan plan = make_dispatch_plan(decision.expert_index, decision.dispatch_mask, counted, real, E,
+                                         capacity_rule());
 
-  // 3. dispatch: kept slots grouped by expert; gather their token rows (M,D) and gates (M)
-  std::vector<std::int64_t> kept_slot, kept_token, tokens_per_expert(E);
-  std::vector<std::vector<std::int64_t>> expert_tokens(E);
-  for (std::int64_t e = 0; e < E; ++e) {
-    tokens_per_expert[e] = static_cast<std::int64_t>(expert_slots[e].size());
-    for (std::int64_t slot : expert_slots[e]) {
-      kept_slot.push_back(slot);
-      kept_token.push_back(slot / k);
-      expert_tokens[e].push_back(slot / k);
-    }
-  }
-  Tensor output = zeros({T, D}, x.dtype(), x.device());
-  if (!kept_slot.empty()) {
-    Tensor token_rows = from_vector(kept_token).to(x.device());
-    Tensor rows = index_select(tokens, 0, token_rows);  // (M,D)
+  // 3. permute: row r of the buffer is token row_token[r]  (T·k, D)
+  Tensor rows = index_select(tokens, 0, plan.row_token);
 
-    // 4. experts: expert e runs on its own block of rows only
-    std::vector<Tensor> expert_outputs;
-    std::int64_t start = 0;
-    for (std::int64_t e = 0; e < E; ++e) {
-      if (tokens_per_expert[e] == 0) continue;
-      expert_outputs.push_back(run_expert(w1, b1, w2, b2, e, narrow(rows, 0, start, tokens_per_expert[e])));
-      start += tokens_per_expert[e];
-    }
-
-    // 5. combine: y_t = Σ over t's kept slots of gate · expert output
-    Tensor gates = index_select(reshape(decision.gates, {T * k}), 0, from_vector(kept_slot).to(x.device()));
-    Tensor weighted = concat(expert_outputs, 0) * unsqueeze(gates.to(x.dtype()), 1);  // (M,D)
-    output = index_add(output, 0, token_rows, weighted);
+  // 4. experts: rows [offsets[e], offsets[e+1]) through expert e; the rest come out 0
+  Tensor hidden = gelu(grouped_matmul(rows, w1, plan.group_offsets, b1), config.activation);
+  if (draws.expert_dropout.defined() && is_training()) {
+    hidden = hidden * dropout_rows(draws.expert_dropout.to(hidden.dtype()), plan, T, k, H) *
+             (1.0 / (1.0 - config.expert_dropout));
+  } else if (config.expert_dropout > 0.0) {
+    hidden = dropout(hidden, config.expert_dropout, is_training(), *generator_);
   }
+  Tensor expert_out = grouped_matmul(hidden, w2, plan.group_offsets, b2);  // (T·k, D)
+
+  // 5. un-permute and combine: y_t = Σ over t's kept slots of gate · expert output
+  Tensor kept_gates = reshape(decision.gates * plan.kept.to(decision.gates.dtype()), {T * k});
+  Tensor row_gate = index_select(kept_gates, 0, plan.row_slot).to(x.dtype());
+  Tensor output = index_add(zeros({T, D}, x.dtype(), x.device()), 0, plan.row_token,
+                            expert_out * unsqueeze(row_gate, 1));
 
   // 6. shared experts: every token, no gate
   for (std::int64_t s = 0; s < config.shared_experts; ++s) {
-    output = output + run_expert(shared_w1, shared_b1, shared_w2, shared_b2, s, tokens);
+    Tensor shared_hidden = gelu(matmul(tokens, select(shared_w1, 0, s)) + select(shared_b1, 0, s), config.activation);
+    if (config.expert_dropout > 0.0) shared_hidden = dropout(shared_hidden, config.expert_dropout, is_training(), *generator_);
+    output = output + matmul(shared_hidden, select(shared_w2, 0, s)) + select(shared_b2, 0, s);
   }
 
   // 7. losses and the record, over real tokens
   DType router_dtype = decision.probabilities.dtype();
-  Tensor mask = from_vector(real).to(router_dtype).to(x.device());
+  Tensor mask = real.to(router_dtype);
+  Tensor real_count = clamp(sum(mask), 1.0, std::nullopt);
   Tensor dense_gates = scatter_add(zeros({T, E}, router_dtype, x.device()), 1, decision.expert_index,
                                    decision.gates * decision.dispatch_mask.to(router_dtype));  // (T,E)
   RoutingInfo info;
   info.expert_index = decision.expert_index;
   info.gates = decision.gates;
-  std::vector<std::int64_t> sent(T * k);
-  for (std::int64_t slot = 0; slot < T * k; ++slot) sent[slot] = dispatch[slot] && real[slot / k] != 0.0;
-  info.dispatched = from_vector(sent, {T, k});
-  info.dropped = from_vector(dropped, {T, k});
-  std::vector<std::int64_t> no_expert(T);  // real tokens that no expert took
-  for (std::int64_t t = 0; t < T; ++t) no_expert[t] = real[t] != 0.0 && !token_taken[t];
-  info.token_dropped = from_vector(no_expert, {T});
-  info.capacity = factor > 0.0 ? *std::max_element(capacity.begin(), capacity.end()) : 0;
-  info.tokens_per_expert = tokens_per_expert;
-  info.expert_tokens = expert_tokens;
+  info.dispatched = decision.dispatch_mask * unsqueeze(real, 1);
+  info.dropped = plan.dropped;
+  info.token_dropped = real * eq(sum(plan.kept, {1}), zeros({}, kInt64, x.device()));
+  info.capacity = plan.capacity;
+  info.tokens_per_expert = plan.tokens_per_expert;
   info.probabilities = decision.probabilities;
   Tensor zero = zeros({}, router_dtype, x.device());
   info.router_loss = decision.aux_loss.defined() ? decision.aux_loss : zero;
@@ -199,16 +172,18 @@ Tensor MoELayer::forward(const Tensor& x, const TokenContext& context) {
     NoGradGuard no_grad;
     Tensor p = decision.probabilities.detach();
     Tensor entropy = neg(sum(p * log(clamp(p, 1e-30, std::nullopt)), {1}));  // (T)
-    double count = std::max<double>(static_cast<double>(real_tokens), 1.0);
-    info.entropy = sum(entropy * mask).item() / count;
-    if (decision.logits.defined()) info.mean_log_z = sum(logsumexp(decision.logits.detach(), {1}) * mask).item() / count;
+    info.entropy = sum(entropy * mask) / real_count;
+    info.mean_log_z = decision.logits.defined() ? sum(logsumexp(decision.logits.detach(), {1}) * mask) / real_count
+                                                : zero;
   }
-  if (config.log_load && is_training()) {
-    std::int64_t dropped_tokens = std::accumulate(no_expert.begin(), no_expert.end(), std::int64_t{0});
-    load_history.push_back({tokens_per_expert, real_tokens, dropped_tokens});
-  }
-  last_routing_ = std::move(info);
-  return reshape(output, x.shape());
+  info.plan = std::move(plan);
+  return {reshape(output, x.shape()), std::move(info)};
+}
+
+Tensor MoELayer::forward(const Tensor& x, const TokenContext& context, nn::Taps* record) {
+  MoEOutput result = apply(x, context);
+  if (record) record->report("routing", std::move(result.routing));
+  return result.output;
 }
 
 void MoELayer::upcycle_from(const nn::FeedForward& ffn) {

@@ -40,10 +40,11 @@ NoisyTopKRouter::NoisyTopKRouter(const NoisyTopKRouterConfig& config) : config(c
   noise_weight = register_parameter("noise_weight", zeros({config.dim, config.experts}));
 }
 
-RoutingDecision NoisyTopKRouter::route(const Tensor& x, Generator& generator, const TokenContext& context) {
+RoutingDecision NoisyTopKRouter::route(const Tensor& x, Generator& generator, const TokenContext& context,
+                                 const RandomDraws& draws) {
   detail::check_router_input("NoisyTopKRouter", x, config.dim, context);
-  Tensor noise;
-  if (is_training()) noise = randn({x.size(0), config.experts}, generator, detail::router_dtype(x), x.device());
+  Tensor noise = draws.noise;
+  if (!noise.defined() && is_training()) noise = randn({x.size(0), config.experts}, generator, detail::router_dtype(x), x.device());
   return route_with_noise(x, noise, context);
 }
 

@@ -16,7 +16,8 @@ struct NoisyTopKRouterConfig {
 class NoisyTopKRouter : public Router {
  public:
   explicit NoisyTopKRouter(const NoisyTopKRouterConfig& config);
-  RoutingDecision route(const Tensor& x, Generator& generator, const TokenContext& context = {}) override;
+  RoutingDecision route(const Tensor& x, Generator& generator, const TokenContext& context = {},
+                        const RandomDraws& draws = {}) override;
   // The same with the StandardNormal() draws handed in (T,E); undefined means no noise (eval).
   RoutingDecision route_with_noise(const Tensor& x, const Tensor& noise, const TokenContext& context = {});
   std::int64_t num_experts() const override { return config.experts; }

@@ -5,7 +5,7 @@
 // Letters: T tokens, D model width, E experts, k expert slots per token (k = E for routers where
 // any expert may take any token: dense and expert choice).
 #pragma once
-#include "nn/module.h"
+#include "nn/layers.h"
 #include "tensor/ops.h"
 #include "tensor/random.h"
 
@@ -28,15 +28,23 @@ struct RoutingDecision {
 
 // Per-token extras, all optional: (T) int64 token ids (hash routing reads them) and a (T) mask
 // with 1 for real tokens and 0 for padding (padding is never routed and never counts in a loss).
-struct TokenContext {
-  Tensor token_ids;
-  Tensor token_mask;
+// The same struct a model hands down to its FFN slots (nn/layers.h).
+using TokenContext = nn::TokenContext;
+
+// Random numbers handed in instead of drawn, so a reader or a test can fix them. Each router reads
+// the one its paper uses; an undefined tensor means "draw it from the generator" (in training).
+struct RandomDraws {
+  Tensor jitter;          // (T,D) Switch's multiplicative input jitter, values in [1-ε, 1+ε]
+  Tensor noise;           // (T,E) noisy top-k's standard normal draws
+  Tensor uniform;         // (T) GShard's u ~ U[0,1) for the random second expert
+  Tensor expert_dropout;  // (T,k,H) 0/1 keep mask for the experts' hidden units (MoE layer)
 };
 
 class Router : public nn::Module {
  public:
-  // x (T,D) -> the decision. Every random draw comes from `generator`.
-  virtual RoutingDecision route(const Tensor& x, Generator& generator, const TokenContext& context = {}) = 0;
+  // x (T,D) -> the decision. Random draws come from `draws` where given, else from `generator`.
+  virtual RoutingDecision route(const Tensor& x, Generator& generator, const TokenContext& context = {},
+                                const RandomDraws& draws = {}) = 0;
   virtual std::int64_t num_experts() const = 0;
 };
 

@@ -34,12 +34,16 @@ std::string format_routing(const RoutingInfo& info, std::int64_t max_tokens, con
   if (T > max_tokens) out += fmt::format("{:>12}\n", fmt::format("... {} more", T - max_tokens));
 
   // one line per expert: tokens taken, and a bar scaled to the busiest expert
-  std::int64_t busiest = 1;
-  for (std::int64_t n : info.tokens_per_expert) busiest = std::max(busiest, n);
-  std::string limit = info.capacity > 0 ? fmt::format("capacity {}", info.capacity) : std::string("dropless: no capacity limit");
+  std::vector<std::int64_t> tokens_per_expert = info.tokens_per_expert.to_vector<std::int64_t>();
+  std::vector<std::int64_t> capacity = info.capacity.to_vector<std::int64_t>();
+  std::int64_t busiest = 1, largest_capacity = 0;
+  for (std::int64_t n : tokens_per_expert) busiest = std::max(busiest, n);
+  for (std::int64_t c : capacity) largest_capacity = std::max(largest_capacity, c);
+  std::string limit = largest_capacity > 0 ? fmt::format("capacity {}", largest_capacity)
+                                           : std::string("dropless: no capacity limit");
   out += fmt::format("{:>12}  tokens ({})\n", "expert", limit);
-  for (std::size_t e = 0; e < info.tokens_per_expert.size(); ++e) {
-    std::int64_t n = info.tokens_per_expert[e];
+  for (std::size_t e = 0; e < tokens_per_expert.size(); ++e) {
+    std::int64_t n = tokens_per_expert[e];
     out += fmt::format("{:>12}  {:>5} {}\n", e, n, std::string(static_cast<std::size_t>(20 * n / busiest), '#'));
   }
   return out;

@@ -35,10 +35,11 @@ SwitchRouter::SwitchRouter(const SwitchRouterConfig& config, Generator& generato
   router_weight = register_parameter("router_weight", nn::truncated_normal({config.dim, config.experts}, std, generator));
 }
 
-RoutingDecision SwitchRouter::route(const Tensor& x, Generator& generator, const TokenContext& context) {
+RoutingDecision SwitchRouter::route(const Tensor& x, Generator& generator, const TokenContext& context,
+                                 const RandomDraws& draws) {
   detail::check_router_input("SwitchRouter", x, config.dim, context);
-  Tensor jitter;
-  if (is_training() && config.jitter_epsilon > 0.0) {
+  Tensor jitter = draws.jitter;
+  if (!jitter.defined() && is_training() && config.jitter_epsilon > 0.0) {
     jitter = uniform(x.shape(), 1.0 - config.jitter_epsilon, 1.0 + config.jitter_epsilon, generator,
                      detail::router_dtype(x), x.device());
   }

@@ -15,7 +15,8 @@ struct SwitchRouterConfig {
 class SwitchRouter : public Router {
  public:
   explicit SwitchRouter(const SwitchRouterConfig& config, Generator& generator = default_generator());
-  RoutingDecision route(const Tensor& x, Generator& generator, const TokenContext& context = {}) override;
+  RoutingDecision route(const Tensor& x, Generator& generator, const TokenContext& context = {},
+                        const RandomDraws& draws = {}) override;
   // The same with the jitter handed in: (T,D) multipliers, or undefined for none.
   RoutingDecision route_with_jitter(const Tensor& x, const Tensor& jitter, const TokenContext& context = {});
   std::int64_t num_experts() const override { return config.experts; }

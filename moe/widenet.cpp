@@ -7,7 +7,7 @@
 
 namespace moegrad::moe {
 
-WideNet::WideNet(const nn::TransformerLayerConfig& layer, std::int64_t layers, std::shared_ptr<nn::UnaryModule> shared_ffn,
+WideNet::WideNet(const nn::TransformerLayerConfig& layer, std::int64_t layers, std::shared_ptr<nn::FfnModule> shared_ffn,
                  Generator& generator)
     : config(layer) {
   if (layers < 1 || !shared_ffn) {
@@ -26,27 +26,16 @@ WideNet::WideNet(const nn::TransformerLayerConfig& layer, std::int64_t layers, s
   }
 }
 
-Tensor WideNet::forward(const Tensor& x, const Tensor& padding_mask, nn::Taps* taps) {
-  auto* moe = dynamic_cast<MoELayer*>(ffn.get());
-  if (moe) moe->set_token_context({Tensor(), padding_mask});
-  layer_routing_.clear();
-  nn::TapScope all_layers(taps, "layers");
+Tensor WideNet::forward(const Tensor& x, const nn::TokenContext& context, nn::Taps* record) {
+  nn::TapScope all_layers(record, "layers");
   Tensor h = x;
   for (std::int64_t l = 0; l < num_layers(); ++l) {
-    nn::TapScope layer(taps, std::to_string(l));
+    nn::TapScope layer(record, std::to_string(l));
     auto i = static_cast<std::size_t>(l);
-    h = nn::transformer_layer_forward(config, *attention, *ffn, (*norms1)[i], (*norms2)[i], *dropout, h, padding_mask,
-                                      taps);
-    if (moe) layer_routing_.push_back(moe->last_routing());
+    h = nn::transformer_layer_forward(config, *attention, *ffn, (*norms1)[i], (*norms2)[i], *dropout, h, context,
+                                      record);
   }
-  if (moe) moe->set_token_context({});
   return h;
-}
-
-Tensor WideNet::aux_loss() const {
-  Tensor total;
-  for (const RoutingInfo& routing : layer_routing_) total = total.defined() ? total + routing.aux_loss : routing.aux_loss;
-  return total.defined() ? total : zeros({});
 }
 
 }  // namespace moegrad::moe

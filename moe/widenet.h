@@ -8,8 +8,10 @@
 // the router sends the same token to different experts at different depths. The training loss adds
 // each application's balance loss (Σ over l).
 //
-// The FFN may be any UnaryModule: with a dense FeedForward this is the shared-only (ALBERT-like)
-// baseline the paper compares against.
+// The FFN may be any FfnModule: with a dense FeedForward this is the shared-only (ALBERT-like)
+// baseline the paper compares against. Each application reports its routing into the caller's
+// record under its own layer ("layers.<l>.ffn.routing"), so moe::total_aux_loss(record) is the
+// paper's Σ over l.
 #pragma once
 #include "moe/moe_layer.h"
 #include "nn/transformer.h"
@@ -20,26 +22,19 @@ class WideNet : public nn::Module {
  public:
   // layer.dim and layer.heads shape the shared attention; ffn is the shared FFN (an MoELayer for
   // WideNet, a FeedForward for the shared-only baseline).
-  WideNet(const nn::TransformerLayerConfig& layer, std::int64_t layers, std::shared_ptr<nn::UnaryModule> ffn,
+  WideNet(const nn::TransformerLayerConfig& layer, std::int64_t layers, std::shared_ptr<nn::FfnModule> ffn,
           Generator& generator = default_generator());
-  // x (B,T,D) -> (B,T,D); padding_mask (B,T), 1 = real token. Taps: "layers.<l>.*" as in the
-  // Transformer layers (nn/taps.h).
-  Tensor forward(const Tensor& x, const Tensor& padding_mask = Tensor(), nn::Taps* taps = nullptr);
-
-  // Σ over the last forward's N applications of the MoE's aux_loss (0-d zero with a dense FFN).
-  Tensor aux_loss() const;
-  // The routing of each application in the last forward (empty with a dense FFN).
-  const std::vector<RoutingInfo>& layer_routing() const { return layer_routing_; }
+  // x (B,T,D) -> (B,T,D); context.token_mask (B,T) is the padding mask, 1 = real token. Taps and
+  // routing: "layers.<l>.*" as in the Transformer layers (nn/taps.h).
+  Tensor forward(const Tensor& x, const nn::TokenContext& context = {}, nn::Taps* record = nullptr);
   std::int64_t num_layers() const { return static_cast<std::int64_t>(norms1->size()); }
 
   nn::TransformerLayerConfig config;
   std::shared_ptr<nn::MultiHeadAttention> attention;  // shared
-  std::shared_ptr<nn::UnaryModule> ffn;               // shared
+  std::shared_ptr<nn::FfnModule> ffn;                 // shared
   std::shared_ptr<nn::Dropout> dropout;
   std::shared_ptr<nn::ModuleList<nn::LayerNorm>> norms1, norms2;  // one per layer
 
- private:
-  std::vector<RoutingInfo> layer_routing_;
 };
 
 }  // namespace moegrad::moe

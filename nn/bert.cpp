@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "autograd/node.h"
+#include "tensor/graph.h"
 #include "tensor/creation.h"
 #include "tensor/errors.h"
 
@@ -88,7 +88,7 @@ Tensor BertEncoder::forward(const Tensor& ids, const Tensor& segments, const Ten
   TapScope all_layers(taps, "layers");
   for (std::size_t i = 0; i < layers->size(); ++i) {
     TapScope layer(taps, std::to_string(i));
-    h = (*layers)[i].forward(h, attention_mask, taps);
+    h = (*layers)[i].forward(h, TokenContext{ids, attention_mask}, taps);
   }
   return h;
 }

@@ -5,7 +5,7 @@
 
 #include <fmt/format.h>
 
-#include "autograd/node.h"
+#include "tensor/graph.h"
 #include "tensor/errors.h"
 #include "tensor/ops.h"
 

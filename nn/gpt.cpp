@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "autograd/node.h"
+#include "tensor/graph.h"
 #include "nn/bert.h"
 #include "tensor/creation.h"
 #include "tensor/errors.h"
@@ -61,7 +61,7 @@ Tensor GptModel::forward(const Tensor& ids, Taps* taps) {
     TapScope all_layers(taps, "layers");
     for (std::size_t i = 0; i < layers->size(); ++i) {
       TapScope layer(taps, std::to_string(i));
-      h = (*layers)[i].forward(h, Tensor(), taps);
+      h = (*layers)[i].forward(h, TokenContext{ids, Tensor()}, taps);
     }
   }
   return matmul(final_norm->forward(h), transpose(token->weight, 0, 1));

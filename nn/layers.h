@@ -9,6 +9,25 @@
 
 namespace moegrad::nn {
 
+class Taps;
+
+// Per-token extras a model's forward hands to its FFN sublayers, all optional: int64 token ids
+// (hash routing reads them) and a mask with 1 for real tokens and 0 for padding (padding is never
+// routed and counts in no loss). Both have the token grid's shape, e.g. (B,T).
+struct TokenContext {
+  Tensor token_ids;
+  Tensor token_mask;
+};
+
+// What fills a Transformer layer's FFN slot: (...,D) tokens -> (...,D). It is given the forward's
+// token context and the caller's record (nn/taps.h; may be null) to write what it did into. A dense
+// FeedForward ignores both; an MoE layer (moe/moe_layer.h) routes with the context and records its
+// routing. Nothing is kept in the module between calls.
+class FfnModule : public Module {
+ public:
+  virtual Tensor forward(const Tensor& x, const TokenContext& context, Taps* record) = 0;
+};
+
 // y = x Wᵀ + b;  x (..., D), W (F, D) as in PyTorch (so checkpoints map one to one), b (F).
 // Wᵀ is a transposed view: BLAS reads it with a flag, nothing is copied.
 class Linear : public UnaryModule {
@@ -94,11 +113,12 @@ class ModuleList : public Module {
 
 // The Transformer's position-wise feed-forward block: y = W2 dropout(act(W1 x + b1)) + b2,
 // D -> hidden -> D. An MoE layer replaces exactly this block.
-class FeedForward : public UnaryModule {
+class FeedForward : public FfnModule {
  public:
   FeedForward(std::int64_t dim, std::int64_t hidden, double dropout = 0.0, Generator& generator = default_generator(),
               GeluApproximation activation = GeluApproximation::Erf);
-  Tensor forward(const Tensor& x) override;
+  Tensor forward(const Tensor& x);
+  Tensor forward(const Tensor& x, const TokenContext&, Taps*) override { return forward(x); }
   std::shared_ptr<Linear> w1, w2;
   std::shared_ptr<Dropout> dropout;
   GeluApproximation activation;

@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "autograd/node.h"
+#include "tensor/graph.h"
 #include "tensor/errors.h"
 #include "tensor/ops.h"
 

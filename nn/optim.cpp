@@ -11,7 +11,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "autograd/node.h"
+#include "tensor/graph.h"
 #include "tensor/creation.h"
 #include "tensor/errors.h"
 #include "tensor/ops.h"

@@ -17,6 +17,15 @@ bool Taps::wants(const std::string& name) const {
 
 void Taps::put(const std::string& name, const Tensor& value) { values_[name] = value; }
 
+void Taps::report(const std::string& name, std::any value) {
+  std::string full = prefix_ + name;
+  if (reports_.count(full)) {
+    throw Error(fmt::format("[Taps] '{}' already reported in this record: a record holds one forward (use a fresh "
+                            "record or clear() it), and a layer applied twice needs two names", full));
+  }
+  reports_[full] = std::move(value);
+}
+
 const Tensor& Taps::get(const std::string& name) const {
   auto found = values_.find(name);
   if (found == values_.end()) {

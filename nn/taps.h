@@ -14,7 +14,17 @@
 //   layers.i.hidden               (B,T,D)  between the attention and FFN sublayers
 //   layers.i.ffn_branch           (B,T,D)  FFN (or MoE) output before its residual add
 //   layers.i.trunk                (B,T,D)  the layer output
+//
+// The same object is the caller's record of one forward: besides the tapped tensors it holds what
+// layers report about themselves, such as each MoE layer's routing ("layers.1.ffn" ->
+// moe::RoutingInfo, with its aux losses). Those entries are kept whatever the patterns say (a
+// training loss needs them), and a name may be reported once: one record per forward.
+//
+//   nn::Taps record({});                        // no activations, just the layers' reports
+//   Tensor logits = model.forward(ids, segments, mask, &record);
+//   Tensor loss = cross_entropy(...) + moe::total_aux_loss(record);
 #pragma once
+#include <any>
 #include <map>
 #include <string>
 #include <vector>
@@ -33,7 +43,23 @@ class Taps {
   bool has(const std::string& name) const { return values_.count(name) > 0; }
   const Tensor& get(const std::string& name) const;  // throws Error listing the recorded names
   std::vector<std::string> names() const;
-  void clear() { values_.clear(); }
+  void clear() {
+    values_.clear();
+    reports_.clear();
+  }
+
+  // A layer's report about this forward under the current prefix + name (e.g. an MoE layer's
+  // RoutingInfo). Throws if that name already reported: reuse a record only after clear().
+  void report(const std::string& name, std::any value);
+  // Every report holding a T, with its full dotted name, in name order.
+  template <class T>
+  std::vector<std::pair<std::string, const T*>> reports() const {
+    std::vector<std::pair<std::string, const T*>> found;
+    for (const auto& [name, value] : reports_) {
+      if (const T* typed = std::any_cast<T>(&value)) found.push_back({name, typed});
+    }
+    return found;
+  }
 
   // The prefix under which layers record ("layers.3."); TapScope maintains it.
   const std::string& prefix() const { return prefix_; }
@@ -42,6 +68,7 @@ class Taps {
   friend class TapScope;
   std::vector<std::string> patterns_;
   std::map<std::string, Tensor> values_;
+  std::map<std::string, std::any> reports_;
   std::string prefix_;
 };
 

@@ -12,19 +12,20 @@ TransformerEncoderLayer::TransformerEncoderLayer(const TransformerLayerConfig& c
   set_ffn(std::make_shared<FeedForward>(config.dim, config.ffn_hidden, config.dropout, generator));
 }
 
-void TransformerEncoderLayer::set_ffn(std::shared_ptr<UnaryModule> replacement) {
+void TransformerEncoderLayer::set_ffn(std::shared_ptr<FfnModule> replacement) {
   replacement->train(is_training());
   replace_module("ffn", replacement);
   ffn = std::move(replacement);
 }
 
-Tensor TransformerEncoderLayer::forward(const Tensor& x, const Tensor& padding_mask, Taps* taps) {
-  return transformer_layer_forward(config, *attention, *ffn, *norm1, *norm2, *dropout, x, padding_mask, taps);
+Tensor TransformerEncoderLayer::forward(const Tensor& x, const TokenContext& context, Taps* record) {
+  return transformer_layer_forward(config, *attention, *ffn, *norm1, *norm2, *dropout, x, context, record);
 }
 
-Tensor transformer_layer_forward(const TransformerLayerConfig& config, MultiHeadAttention& attention, UnaryModule& ffn,
+Tensor transformer_layer_forward(const TransformerLayerConfig& config, MultiHeadAttention& attention, FfnModule& ffn,
                                  LayerNorm& norm1, LayerNorm& norm2, Dropout& dropout, const Tensor& x,
-                                 const Tensor& padding_mask, Taps* taps) {
+                                 const TokenContext& context, Taps* taps) {
+  const Tensor& padding_mask = context.token_mask;
   // attention sublayer
   Tensor attention_in = config.norm_first ? norm1.forward(x) : x;
   Tensor attention_branch = dropout.forward(attention.forward(attention_in, padding_mask, config.causal, taps));
@@ -34,7 +35,11 @@ Tensor transformer_layer_forward(const TransformerLayerConfig& config, MultiHead
 
   // feed-forward (or MoE) sublayer
   Tensor ffn_in = config.norm_first ? norm2.forward(hidden) : hidden;
-  Tensor ffn_branch = dropout.forward(ffn.forward(ffn_in));
+  Tensor ffn_branch;
+  {
+    TapScope slot(taps, "ffn");
+    ffn_branch = dropout.forward(ffn.forward(ffn_in, context, taps));
+  }
   record_tap(taps, "ffn_branch", ffn_branch);
   Tensor out = config.norm_first ? hidden + ffn_branch : norm2.forward(hidden + ffn_branch);
   record_tap(taps, "trunk", out);

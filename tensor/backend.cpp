@@ -27,6 +27,8 @@ const char* unary_op_name(UnaryOp op) {
     case UnaryOp::PowScalar: return "pow";
     case UnaryOp::Reciprocal: return "reciprocal";
     case UnaryOp::Step: return "step";
+    case UnaryOp::Floor: return "floor";
+    case UnaryOp::Ceil: return "ceil";
   }
   return "unary";
 }

@@ -21,6 +21,7 @@ enum class UnaryOp {
   PowScalar,  // x ** p0
   Reciprocal,
   Step,       // 1 where x > 0 else 0 (relu's derivative)
+  Floor, Ceil,
 };
 const char* unary_op_name(UnaryOp op);
 

@@ -66,6 +66,8 @@ Tensor softplus(const Tensor& x);  // log(1 + exp(x)), computed stably
 Tensor erf(const Tensor& x);
 Tensor normal_cdf(const Tensor& x);  // Φ(x) = ½(1 + erf(x/√2)), Shazeer's load estimator
 Tensor sign(const Tensor& x);        // no gradient
+Tensor floor(const Tensor& x);       // floating x; no gradient (zero almost everywhere)
+Tensor ceil(const Tensor& x);        // floating x; no gradient
 
 // ---------------- shape and views (tensor/ops/views.cpp) ----------------
 Tensor reshape(const Tensor& x, const Shape& shape);  // one -1 allowed; a view when strides allow
@@ -126,6 +128,9 @@ Tensor index_select(const Tensor& x, std::int64_t axis, const Tensor& index);
 // x with src's slices added at rows index[i] along axis (out of place; differentiable in x, src).
 Tensor index_add(const Tensor& x, std::int64_t axis, const Tensor& index, const Tensor& src);
 Tensor one_hot(const Tensor& index, std::int64_t num_classes, DType dtype = kFloat32);
+// Throws IndexError naming op and what unless every entry of the int64 index lies in [0, size); the
+// check the indexing ops run, for modules that index through a table of their own (hash routing).
+void check_index_range(const char* op, const Tensor& index, std::int64_t size, const char* what = "index");
 // weight (V,D), ids int64 of any shape -> (..., D)
 Tensor embedding(const Tensor& weight, const Tensor& ids);
 

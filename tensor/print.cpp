@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "autograd/node.h"
+#include "tensor/graph.h"
 #include "tensor/print.h"
 
 namespace moegrad {

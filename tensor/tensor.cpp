@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "autograd/node.h"
+#include "tensor/graph.h"
 #include "tensor/backend.h"
 #include "tensor/creation.h"
 #include "tensor/errors.h"

@@ -130,6 +130,8 @@ void CpuBackend::unary(UnaryOp op, const Tensor& x, Tensor& out, double p0, doub
       case UnaryOp::PowScalar: map_unary<T>(x, out, [&](T v) { return as(std::pow(F(v), F(p0))); }); break;
       case UnaryOp::Reciprocal: map_unary<T>(x, out, [&](T v) { return as(F(1) / F(v)); }); break;
       case UnaryOp::Step: map_unary<T>(x, out, [](T v) { return v > 0 ? T(1) : T(0); }); break;
+      case UnaryOp::Floor: map_unary<T>(x, out, [](T v) { return std::floor(v); }); break;
+      case UnaryOp::Ceil: map_unary<T>(x, out, [](T v) { return std::ceil(v); }); break;
     }
   });
 }

@@ -20,12 +20,13 @@ std::pair<Tensor, Tensor> promote_and_broadcast(const char* op, const Tensor& a,
   return {broadcast_to(a.to(dtype), shape), broadcast_to(b.to(dtype), shape)};
 }
 
+
+}  // namespace detail
+
 void check_index_range(const char* op, const Tensor& index, std::int64_t size, const char* what) {
   if (index.numel() == 0) return;
   backend_for(index.device()).check_index_range(op, index.contiguous(), size, what);
 }
-
-}  // namespace detail
 
 namespace {
 Tensor run_binary(BinaryOp op, const Tensor& a, const Tensor& b) {

@@ -5,7 +5,7 @@
 
 #include <vector>
 
-#include "autograd/node.h"
+#include "tensor/graph.h"
 #include "tensor/backend.h"
 #include "tensor/errors.h"
 #include "tensor/ops.h"
@@ -40,8 +40,7 @@ inline void check_index_dtype(const char* op, const Tensor& index, const char* w
   }
 }
 
-// Throws IndexError unless every entry of the int64 `index` lies in [0, size).
-void check_index_range(const char* op, const Tensor& index, std::int64_t size, const char* what = "index");
+using moegrad::check_index_range;  // public in tensor/ops.h
 
 inline Tensor run_unary(UnaryOp op, const Tensor& x, double p0 = 0.0, double p1 = 0.0) {
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());

@@ -126,4 +126,16 @@ Tensor sign(const Tensor& x) {
   return run_unary(UnaryOp::Sign, x.detach());
 }
 
+Tensor floor(const Tensor& x) {
+  detail::check_defined("floor", x);
+  detail::check_floating("floor", x);
+  return run_unary(UnaryOp::Floor, x.detach());
+}
+
+Tensor ceil(const Tensor& x) {
+  detail::check_defined("ceil", x);
+  detail::check_floating("ceil", x);
+  return run_unary(UnaryOp::Ceil, x.detach());
+}
+
 }  // namespace moegrad

@@ -7,7 +7,7 @@
 #include <unordered_set>
 #include <utility>
 
-#include "autograd/node.h"
+#include "tensor/graph.h"
 #include "tensor/errors.h"
 #include "tensor/ops.h"
 

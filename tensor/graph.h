@@ -48,7 +48,7 @@ bool needs_graph(const std::vector<Tensor>& inputs);
 // capture out.detach() instead.
 Tensor record(const char* op, Tensor out, std::vector<Tensor> inputs, BackwardFn backward);
 
-// Runs reverse mode from `root` seeded with `grad_root` (autograd/engine.cpp).
+// Runs reverse mode from `root` seeded with `grad_root` (tensor/engine.cpp).
 void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph);
 
 }  // namespace moegrad

@@ -1,4 +1,4 @@
-#include "autograd/node.h"
+#include "tensor/graph.h"
 
 namespace moegrad {
 
