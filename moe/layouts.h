@@ -9,7 +9,7 @@
 //   nn::GptModel model(config);                                   // a decoder (or BertEncoder)
 //   auto moes = moe::use_moe_every_other_layer(*model.layers, moe_config,
 //       [&](std::int64_t) { return std::make_shared<moe::GShardRouter>(router_config, generator); });
-//   nn::Taps record({});                                          // this forward's record
+//   nn::Taps record = nn::Taps::reports_only();                   // this forward's record
 //   Tensor logits = model.forward(ids, &record);
 //   Tensor loss = cross_entropy(reshape(logits, {-1, V}), targets) + moe::total_aux_loss(record);
 // The aux loss comes from the record the forward filled, so the order in which C++ evaluates the

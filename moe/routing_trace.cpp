@@ -7,6 +7,16 @@
 
 namespace moegrad::moe {
 
+std::vector<std::vector<std::int64_t>> tokens_of_experts(const RoutingInfo& info) {
+  std::vector<std::int64_t> offsets = info.plan.group_offsets.to_vector<std::int64_t>();
+  std::vector<std::int64_t> row_token = info.plan.row_token.to_vector<std::int64_t>();
+  std::vector<std::vector<std::int64_t>> tokens(offsets.empty() ? 0 : offsets.size() - 1);
+  for (std::size_t e = 0; e < tokens.size(); ++e) {
+    tokens[e].assign(row_token.begin() + offsets[e], row_token.begin() + offsets[e + 1]);
+  }
+  return tokens;
+}
+
 std::string format_routing(const RoutingInfo& info, std::int64_t max_tokens, const std::vector<std::string>& token_names) {
   std::string out;
   if (!info.expert_index.defined()) return "no routing yet: run forward() first\n";

@@ -12,6 +12,9 @@ namespace moegrad::moe {
 // a choice the router did not send, such as a second expert GShard's random test rejected, "(not sent)",
 // a token no expert took marked "no expert: residual only"), then one line per expert with its
 // token count and a bar. `token_names` (optional) labels the tokens, e.g. with their text.
+// Per expert, the tokens it processed, in the order of its rows (token order): read from the plan.
+std::vector<std::vector<std::int64_t>> tokens_of_experts(const RoutingInfo& info);
+
 std::string format_routing(const RoutingInfo& info, std::int64_t max_tokens = 8,
                            const std::vector<std::string>& token_names = {});
 

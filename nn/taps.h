@@ -20,7 +20,7 @@
 // moe::RoutingInfo, with its aux losses). Those entries are kept whatever the patterns say (a
 // training loss needs them), and a name may be reported once: one record per forward.
 //
-//   nn::Taps record({});                        // no activations, just the layers' reports
+//   nn::Taps record = nn::Taps::reports_only();  // no activations, just the layers' reports
 //   Tensor logits = model.forward(ids, segments, mask, &record);
 //   Tensor loss = cross_entropy(...) + moe::total_aux_loss(record);
 #pragma once
@@ -37,6 +37,8 @@ class Taps {
  public:
   // Records only names matching one of the patterns ('*' wildcard); the default records all.
   explicit Taps(std::vector<std::string> patterns = {"*"}) : patterns_(std::move(patterns)) {}
+  // A record that taps no tensor and keeps only the layers' reports (what training needs).
+  static Taps reports_only() { return Taps(std::vector<std::string>{}); }
 
   bool wants(const std::string& name) const;  // full dotted name
   void put(const std::string& name, const Tensor& value);  // full dotted name; overwrites

@@ -1,4 +1,4 @@
-// GShard/GLaM layouts, WideNet, ST-MoE fine-tuning helpers, per-step load logging.
+// GShard/GLaM layouts, WideNet, ST-MoE fine-tuning helpers, the record of one forward.
 #include <cmath>
 
 #include "moe/finetune.h"
@@ -80,22 +80,30 @@ TEST_CASE("every-other-layer layout works in an encoder and every = 1 puts MoE i
   auto moes = use_moe_every_other_layer(*encoder.layers, small_moe(8, 16), gshard_routers(8, 4, generator), generator, 1, 0);
   CHECK(moes.size() == 3);
   Tensor ids = from_vector(std::vector<std::int64_t>{1, 2, 3, 4, 5, 6}, {2, 3});
-  Tensor out = encoder.forward(ids, Tensor());
+  nn::Taps record = nn::Taps::reports_only();
+  Tensor out = encoder.forward(ids, Tensor(), Tensor(), &record);
   CHECK(out.shape() == Shape{2, 3, 8});
-  for (auto& moe : moes) CHECK(moe->last_routing().expert_index.size(0) == 6);
+  auto found = routings(record);
+  REQUIRE(found.size() == 3);
+  CHECK(found[0].first == "layers.0.ffn.routing");
+  for (auto& [name, routing] : found) CHECK(routing->expert_index.size(0) == 6);
   CHECK_THROWS_WITH_AS(use_moe_every_other_layer(*encoder.layers, small_moe(6, 16), gshard_routers(6, 4, generator),
                                                  generator),
                        doctest::Contains("MoE width 6 differs from layer 1's width 8"), ShapeError);
 }
 
-TEST_CASE("total_aux_loss is the sum of each MoE layer's own aux loss and trains every router") {
+TEST_CASE("total_aux_loss is the sum of each MoE layer's own aux loss in this forward and trains every router") {
   Generator generator(5);
   nn::GptModel model(tiny_gpt(4), generator);
   auto moes = use_moe_every_other_layer(*model.layers, small_moe(8, 16), gshard_routers(8, 4, generator), generator);
   Tensor ids = from_vector(std::vector<std::int64_t>{1, 2, 3, 4, 5, 6, 7, 8}, {2, 4});
-  model.forward(ids);
-  Tensor total = total_aux_loss(model);
-  double expected = moes[0]->last_routing().aux_loss.item() + moes[1]->last_routing().aux_loss.item();
+  nn::Taps record = nn::Taps::reports_only();
+  model.forward(ids, &record);
+  Tensor total = total_aux_loss(record);
+  auto found = routings(record);
+  REQUIRE(found.size() == 2);
+  CHECK(found[1].first == "layers.3.ffn.routing");
+  double expected = found[0].second->aux_loss.item() + found[1].second->aux_loss.item();
   CHECK(total.item() == doctest::Approx(expected).epsilon(1e-12));
   total.backward();
   for (auto& moe : moes) {
@@ -103,10 +111,32 @@ TEST_CASE("total_aux_loss is the sum of each MoE layer's own aux loss and trains
     CHECK(max(abs(router.gate_weight.grad())).item() > 0.0);
   }
   nn::GptModel dense(tiny_gpt(2), generator);
-  CHECK(total_aux_loss(dense).item() == 0.0);
+  nn::Taps dense_record = nn::Taps::reports_only();
+  dense.forward(ids, &dense_record);
+  CHECK(total_aux_loss(dense_record).item() == 0.0);
+  // one record is one forward: a second forward into the same record is refused, not mixed in
+  CHECK_THROWS_WITH_AS(model.forward(ids, &record), doctest::Contains("already reported in this record"), Error);
 }
 
-TEST_CASE("token context scope makes MoE layers inside a model skip padding and see token ids") {
+TEST_CASE("the documented loss line cannot go wrong: the aux loss comes from this forward's record") {
+  // C++ may evaluate the two operands of + in either order; with the record the aux loss is read
+  // after the forward that filled it, whatever the order, on the first step and every later one.
+  Generator generator(15);
+  nn::GptModel model(tiny_gpt(2), generator);
+  use_moe_every_other_layer(*model.layers, small_moe(8, 16), gshard_routers(8, 4, generator), generator);
+  Tensor ids = from_vector(std::vector<std::int64_t>{1, 2, 3, 4}, {1, 4});
+  for (int step = 0; step < 2; ++step) {
+    nn::Taps record = nn::Taps::reports_only();
+    Tensor logits = model.forward(ids, &record);
+    Tensor loss = cross_entropy(reshape(logits, {-1, 11}), reshape(ids, {-1})) + total_aux_loss(record);
+    Tensor aux = total_aux_loss(record);
+    CHECK(aux.item() > 0.0);
+    CHECK(loss.item() == doctest::Approx(cross_entropy(reshape(logits, {-1, 11}), reshape(ids, {-1})).item() + aux.item()));
+    loss.backward();
+  }
+}
+
+TEST_CASE("the model's forward hands padding and token ids to its MoE layers") {
   Generator generator(6);
   nn::GptModel model(tiny_gpt(2), generator);
   auto moes = use_moe_every_other_layer(
@@ -115,14 +145,20 @@ TEST_CASE("token context scope makes MoE layers inside a model skip padding and 
       generator);
   Tensor ids = from_vector(std::vector<std::int64_t>{1, 2, 3, 0, 4, 5, 0, 0}, {2, 4});
   Tensor mask = from_vector(std::vector<std::int64_t>{1, 1, 1, 0, 1, 1, 0, 0}, {2, 4});
-  {
-    TokenContextScope scope(model, {ids, mask});
-    model.forward(ids);
-    const RoutingInfo& info = moes[0]->last_routing();
-    CHECK(info.tokens_per_expert == std::vector<std::int64_t>{0, 5, 0});  // 5 real tokens, all to expert 1
-  }
-  // outside the scope the hash router has no token ids again: a clear error, not a silent guess
-  CHECK_THROWS_WITH_AS(model.forward(ids), doctest::Contains("[HashRouter] needs the token ids"), Error);
+  nn::Taps record = nn::Taps::reports_only();
+  nn::TransformerEncoderLayer& layer = (*model.layers)[1];
+  layer.forward(randn({2, 4, 8}, generator), nn::TokenContext{ids, mask}, &record);
+  const RoutingInfo& info = *routings(record).at(0).second;
+  CHECK(info.tokens_per_expert.to_vector<std::int64_t>() == std::vector<std::int64_t>{0, 5, 0});  // 5 real, all to 1
+  CHECK(info.token_dropped.to_vector<std::int64_t>() == std::vector<std::int64_t>(8, 0));
+  // GPT hands its ids down itself
+  nn::Taps model_record = nn::Taps::reports_only();
+  model.forward(ids, &model_record);
+  CHECK(routings(model_record).at(0).second->tokens_per_expert.to_vector<std::int64_t>() ==
+        std::vector<std::int64_t>{0, 8, 0});
+  // a layer called without token ids: a clear error, not a silent guess
+  CHECK_THROWS_WITH_AS(layer.forward(randn({2, 4, 8}, generator)), doctest::Contains("[HashRouter] needs the token ids"),
+                       Error);
 }
 
 TEST_CASE("count_parameters: activated = dense part + router + k of E experts per MoE layer") {
@@ -161,13 +197,17 @@ TEST_CASE("widenet shares attention and MoE across layers, keeps a LayerNorm pai
   CHECK(widenet.parameter_count() == shared + 3 * 2 * 2 * 8);
 
   Tensor x = randn({2, 5, 8}, generator);
-  Tensor out = widenet.forward(x);
+  nn::Taps record = nn::Taps::reports_only();
+  Tensor out = widenet.forward(x, {}, &record);
   CHECK(out.shape() == Shape{2, 5, 8});
-  REQUIRE(widenet.layer_routing().size() == 3);
-  Tensor aux = widenet.aux_loss();
+  auto found = routings(record);
+  REQUIRE(found.size() == 3);  // every application, not only the last
+  CHECK(found[2].first == "layers.2.ffn.routing");
+  Tensor aux = total_aux_loss(record);
   double expected = 0.0;
-  for (const auto& routing : widenet.layer_routing()) expected += routing.aux_loss.item();
+  for (const auto& [name, routing] : found) expected += routing->aux_loss.item();
   CHECK(aux.item() == doctest::Approx(expected).epsilon(1e-6));
+  CHECK(found[0].second->aux_loss.item() != found[2].second->aux_loss.item());
   // the shared weights get gradient from every layer; each LayerNorm from its own
   (sum(out) + aux).backward();
   CHECK(max(abs(moe->w1.grad())).item() > 0.0);
@@ -203,8 +243,9 @@ TEST_CASE("widenet with its per-layer LayerNorms equal to one shared block appli
     block.norm2->weight.copy_((*widenet.norms2)[l].weight);
     expected = block.forward(expected);
   }
-  check_close(widenet.forward(x), expected.to_vector<double>(), 1e-12);
-  CHECK(widenet.aux_loss().item() == 0.0);  // a dense FFN has no aux loss
+  nn::Taps record = nn::Taps::reports_only();
+  check_close(widenet.forward(x, {}, &record), expected.to_vector<double>(), 1e-12);
+  CHECK(total_aux_loss(record).item() == 0.0);  // a dense FFN has no aux loss
 }
 
 TEST_CASE("freeze_moe_parameters freezes exactly the routers and experts, and the optimiser leaves them alone") {
@@ -248,25 +289,21 @@ TEST_CASE("set_expert_dropout sets every MoE layer's rate and rejects rates outs
                        Error);
 }
 
-TEST_CASE("load logging appends one record per training forward with the counts and drops of that step") {
+TEST_CASE("load over training is read from each step's record: counts and drops of that step") {
   Generator generator(12);
   MoELayerConfig config = small_moe(4, 8);
   config.capacity_factor_train = 1.0;
-  config.log_load = true;
   SwitchRouterConfig router;
   router.dim = 4;
   router.experts = 2;
   MoELayer layer(config, std::make_shared<SwitchRouter>(router, generator), generator);
-  layer.forward(randn({6, 4}, generator));
-  layer.forward(randn({6, 4}, generator));
-  layer.eval();
-  layer.forward(randn({6, 4}, generator));  // evaluation is not logged
-  REQUIRE(layer.load_history.size() == 2);
-  for (const LoadRecord& record : layer.load_history) {
-    CHECK(record.real_tokens == 6);
-    CHECK(record.tokens_per_expert.size() == 2);
-    std::int64_t processed = record.tokens_per_expert[0] + record.tokens_per_expert[1];
-    CHECK(processed + record.dropped_tokens == 6);
-    CHECK(record.tokens_per_expert[0] <= 3);  // C = ceil(6/2 · 1.0)
+  for (int step = 0; step < 2; ++step) {
+    RoutingInfo info = layer.apply(randn({6, 4}, generator)).routing;
+    std::vector<std::int64_t> load = info.tokens_per_expert.to_vector<std::int64_t>();
+    REQUIRE(load.size() == 2);
+    std::int64_t dropped = sum(info.token_dropped).to_vector<std::int64_t>()[0];
+    CHECK(load[0] + load[1] + dropped == 6);
+    CHECK(load[0] <= 3);  // C = ceil(6/2 · 1.0)
+    CHECK(info.capacity.to_vector<std::int64_t>() == std::vector<std::int64_t>{3});
   }
 }

@@ -90,9 +90,9 @@ TEST_CASE("post-LN and pre-LN layers record the trunk, the hidden state and both
 TEST_CASE("the FFN sublayer can be swapped for another module") {
   Generator generator(0);
   nn::TransformerEncoderLayer layer(nn::TransformerLayerConfig{8, 2, 16, 0.0, 1e-5, true, false}, generator);
-  layer.set_ffn(std::make_shared<nn::Linear>(8, 8, false, generator));
+  layer.set_ffn(std::make_shared<nn::FeedForward>(8, 4, 0.0, generator));
   bool found = false;
-  for (auto& [name, tensor] : layer.named_parameters()) found = found || name == "ffn.weight";
+  for (auto& [name, tensor] : layer.named_parameters()) found = found || name == "ffn.w1.weight";
   CHECK(found);
   CHECK(layer.forward(ones({1, 2, 8})).shape() == Shape{1, 2, 8});
 }
