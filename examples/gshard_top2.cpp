@@ -34,7 +34,8 @@ namespace {
 class AlwaysSecondGShardRouter : public moe::GShardRouter {
  public:
   using moe::GShardRouter::GShardRouter;
-  moe::RoutingDecision route(const Tensor& x, Generator& /*unused*/, const moe::TokenContext& context = {}) override {
+  moe::RoutingDecision route(const Tensor& x, Generator& /*unused*/, const moe::TokenContext& context = {},
+                             const moe::RandomDraws& /*unused*/ = {}) override {
     return route_with_uniform(x, zeros({x.size(0)}, moe::detail::router_dtype(x), x.device()), context);
   }
 };
@@ -132,17 +133,18 @@ void run_trial(Trial& trial, const Settings& settings, const examples::CharCorpu
   run.lr = settings.lr;
   run.seed = seed;
   const std::string verse = "In the beginning God created the heaven and the earth.";
-  run.after_step = [&](nn::GptModel& model, std::int64_t step, double) {
-    auto layers = moe::find_moe_layers(model);
-    for (auto& [name, layer] : layers) count_slots(layer->last_routing(), trial.slots);
+  run.after_step = [&](nn::GptModel& model, const nn::Taps& record, std::int64_t step, double) {
+    auto layers = moe::routings(record);
+    for (auto& [name, routing] : layers) count_slots(*routing, trial.slots);
     if (step != settings.steps || layers.empty() || !trial.trace.empty()) return;
     // the trace: the trained model reads Genesis 1:1 in eval mode (same capacity factor)
     NoGradGuard no_grad;
     model.eval();
     std::string text = verse.substr(0, static_cast<std::size_t>(std::min<std::int64_t>(settings.context, verse.size())));
     std::vector<std::int64_t> ids = corpus.tokenizer.encode(text);
-    model.forward(from_vector(ids, {1, static_cast<std::int64_t>(ids.size())}));
-    trial.trace = moe::format_routing(layers.front().second->last_routing(), settings.trace_characters,
+    nn::Taps trace_record = nn::Taps::reports_only();
+    model.forward(from_vector(ids, {1, static_cast<std::int64_t>(ids.size())}), &trace_record);
+    trial.trace = moe::format_routing(*moe::routings(trace_record).front().second, settings.trace_characters,
                                       examples::character_labels(text, 5));
     model.train();
   };

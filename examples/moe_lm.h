@@ -95,18 +95,33 @@ struct LmExperiment {
   double clip = 1.0;  // gradient-norm clip; 0 turns it off
   std::int64_t evaluations = 5;  // held-out loss this many times, evenly spaced (and at the end)
   std::uint64_t seed = 0;
-  // Called after every optimiser step with the step number and that step's training loss (the
-  // MoE layers' last_routing() still describes that step), e.g. to record router statistics.
-  std::function<void(nn::GptModel& model, std::int64_t step, double loss)> after_step;
+  // Called after every optimiser step with that step's record (each MoE layer's routing, see
+  // moe::routings), the step number and its training loss, e.g. to record router statistics.
+  std::function<void(nn::GptModel& model, const nn::Taps& record, std::int64_t step, double loss)> after_step;
 };
+
+// One training step's load on one MoE layer, copied to the host from that step's record.
+struct LoadRecord {
+  std::vector<std::int64_t> tokens_per_expert;  // (E)
+  std::int64_t real_tokens = 0;
+  std::int64_t dropped_tokens = 0;  // real tokens no expert processed
+};
+
+inline LoadRecord load_of(const moe::RoutingInfo& routing) {
+  LoadRecord load;
+  load.tokens_per_expert = routing.tokens_per_expert.to_vector<std::int64_t>();
+  load.real_tokens = routing.token_dropped.numel();  // the LM batches have no padding
+  for (std::int64_t dropped : routing.token_dropped.to_vector<std::int64_t>()) load.dropped_tokens += dropped;
+  return load;
+}
 
 struct LmResult {
   std::vector<double> steps, train_loss;     // every step
   std::vector<double> eval_steps, eval_loss;  // held-out cross-entropy, nats per character
   double final_eval_loss = 0.0;
   moe::ParameterCounts parameters;
-  // Per MoE layer, one record per training step (moe::LoadRecord: tokens per expert, drops).
-  std::vector<std::vector<moe::LoadRecord>> load;
+  // Per MoE layer, one record per training step (tokens per expert, drops).
+  std::vector<std::vector<LoadRecord>> load;
   double dropped_fraction = 0.0;  // real tokens that no expert processed, over all steps and MoE layers
   double seconds = 0.0;           // wall-clock time of the training loop
   bool finite = true;             // false if a loss became NaN or infinite (training stopped there)
@@ -127,13 +142,12 @@ inline double held_out_loss(nn::GptModel& model, const CharCorpus& corpus, std::
   return total / 4.0;
 }
 
-// The experiment's model: a GPT with MoE FFNs where run.moe_every says (load logging on).
+// The experiment's model: a GPT with MoE FFNs where run.moe_every says.
 inline std::shared_ptr<nn::GptModel> build_lm(const LmExperiment& run, Generator& generator) {
   auto model = std::make_shared<nn::GptModel>(run.model, generator);
   if (run.moe_every > 0) {
     moe::MoELayerConfig moe_config = run.moe;
     moe_config.dim = run.model.dim;
-    moe_config.log_load = true;
     moe::use_moe_every_other_layer(*model->layers, moe_config, run.make_router, generator, run.moe_every,
                                    run.moe_every == 1 ? 0 : 1);
   }
@@ -160,14 +174,15 @@ inline LmResult train_lm(nn::GptModel& model, const LmExperiment& run, const Cha
   auto started = std::chrono::steady_clock::now();
   for (std::int64_t step = 1; step <= run.steps; ++step) {
     auto [x, y] = random_windows(corpus.ids, 0, corpus.split, run.batch, run.model.max_positions, generator);
-    Tensor loss = cross_entropy(model.forward(x), y);
+    nn::Taps record = nn::Taps::reports_only();  // this step's routing, layer by layer
+    Tensor loss = cross_entropy(model.forward(x, &record), y);
     double loss_value = loss.item();
     if (!std::isfinite(loss_value)) {
       result.finite = false;
       bar.message(fmt::format("{}: the loss became {} at step {}; stopping", run.name, loss_value, step));
       break;
     }
-    if (run.aux_weight != 0.0) loss = loss + moe::total_aux_loss(model) * run.aux_weight;
+    if (run.aux_weight != 0.0) loss = loss + moe::total_aux_loss(record) * run.aux_weight;
     optimizer.zero_grad();
     loss.backward();
     if (run.clip > 0.0) nn::clip_grad_norm(model.parameters(), run.clip);
@@ -175,7 +190,10 @@ inline LmResult train_lm(nn::GptModel& model, const LmExperiment& run, const Cha
     scheduler.step();
     result.steps.push_back(static_cast<double>(step));
     result.train_loss.push_back(loss_value);
-    if (run.after_step) run.after_step(model, step, loss_value);
+    auto routed = moe::routings(record);
+    if (result.load.size() < routed.size()) result.load.resize(routed.size());
+    for (std::size_t l = 0; l < routed.size(); ++l) result.load[l].push_back(load_of(*routed[l].second));
+    if (run.after_step) run.after_step(model, record, step, loss_value);
     bar.add_items(run.batch * run.model.max_positions);
     bar.update(step, {{"loss", loss_value}});
     if (step % eval_every == 0 || step == run.steps) {
@@ -188,12 +206,11 @@ inline LmResult train_lm(nn::GptModel& model, const LmExperiment& run, const Cha
   result.final_eval_loss = result.eval_loss.empty() ? NAN : result.eval_loss.back();
 
   std::int64_t dropped = 0, routed = 0;
-  for (auto& [name, layer] : moe::find_moe_layers(model)) {
-    for (const moe::LoadRecord& record : layer->load_history) {
-      dropped += record.dropped_tokens;
-      routed += record.real_tokens;
+  for (const auto& history : result.load) {
+    for (const LoadRecord& load : history) {
+      dropped += load.dropped_tokens;
+      routed += load.real_tokens;
     }
-    result.load.push_back(layer->load_history);
   }
   result.dropped_fraction = routed > 0 ? static_cast<double>(dropped) / static_cast<double>(routed) : 0.0;
   return result;
@@ -219,7 +236,7 @@ inline double load_cv(const std::vector<std::int64_t>& tokens_per_expert) {
 
 // Each expert's share of one layer's tokens over training, averaged over windows of `smooth` steps:
 // one line per expert, for train::line_plot.
-inline std::vector<train::Series> expert_share_series(const std::vector<moe::LoadRecord>& history,
+inline std::vector<train::Series> expert_share_series(const std::vector<LoadRecord>& history,
                                                       std::int64_t smooth = 10) {
   std::vector<train::Series> series;
   if (history.empty()) return series;

@@ -140,12 +140,12 @@ int main(int argc, char** argv) {
     router.importance_weight = importance_weight;
     router.load_weight = load_weight;
     experiment.make_router = [router](std::int64_t) { return std::make_shared<moe::NoisyTopKRouter>(router); };
-    experiment.after_step = [&](nn::GptModel& gpt, std::int64_t step, double) {
+    experiment.after_step = [&](nn::GptModel& gpt, const nn::Taps& record, std::int64_t step, double) {
       double load = 0.0, importance = 0.0;
-      auto moe_layers = moe::find_moe_layers(gpt);
-      for (auto& [name, layer] : moe_layers) {
-        load += examples::load_cv(layer->last_routing().tokens_per_expert);
-        importance += std::sqrt(std::max(0.0, layer->last_routing().importance_loss.item()));  // it is CV²
+      auto moe_layers = moe::routings(record);
+      for (auto& [name, routing] : moe_layers) {
+        load += examples::load_cv(routing->tokens_per_expert.to_vector<std::int64_t>());
+        importance += std::sqrt(std::max(0.0, routing->importance_loss.item()));  // it is CV²
       }
       out.steps.push_back(static_cast<double>(step));
       out.load_cv.push_back(load / static_cast<double>(moe_layers.size()));
@@ -154,8 +154,9 @@ int main(int argc, char** argv) {
         NoGradGuard no_grad;
         gpt.eval();
         std::vector<std::int64_t> ids = corpus.tokenizer.encode(trace_phrase);
-        gpt.forward(from_vector(ids, {1, static_cast<std::int64_t>(ids.size())}));
-        out.routing_trace = moe::format_routing(moe_layers.front().second->last_routing(),
+        nn::Taps trace_record = nn::Taps::reports_only();
+        gpt.forward(from_vector(ids, {1, static_cast<std::int64_t>(ids.size())}), &trace_record);
+        out.routing_trace = moe::format_routing(*moe::routings(trace_record).front().second,
                                                 static_cast<std::int64_t>(ids.size()), examples::character_labels(trace_phrase));
         gpt.train();
       }

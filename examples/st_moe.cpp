@@ -140,10 +140,10 @@ int main(int argc, char** argv) {
     experiment.lr = stability_lr;
     experiment.clip = 0.0;
     experiment.seed = trial.seed;
-    experiment.after_step = [&](nn::GptModel& model, std::int64_t, double) {
+    experiment.after_step = [&](nn::GptModel&, const nn::Taps& record, std::int64_t, double) {
       double total = 0.0;
-      auto moe_layers = moe::find_moe_layers(model);
-      for (auto& [name, layer] : moe_layers) total += layer->last_routing().mean_log_z;
+      auto moe_layers = moe::routings(record);
+      for (auto& [name, routing] : moe_layers) total += routing->mean_log_z.item();
       trial.mean_log_z.push_back(total / static_cast<double>(moe_layers.size()));
     };
     trial.result = examples::train_lm(experiment, kjv);

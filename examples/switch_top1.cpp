@@ -130,10 +130,10 @@ int main(int argc, char** argv) {
       return std::make_shared<moe::SwitchRouter>(router, init);
     };
     if (switch_layers) {
-      experiment.after_step = [&out, experts](nn::GptModel& gpt, std::int64_t, double) {
-        auto moe_layers = moe::find_moe_layers(gpt);
+      experiment.after_step = [&out, experts](nn::GptModel&, const nn::Taps& record, std::int64_t, double) {
+        auto moe_layers = moe::routings(record);
         std::vector<std::int64_t> requested(static_cast<std::size_t>(experts), 0);
-        for (std::int64_t e : moe_layers.front().second->last_routing().expert_index.to_vector<std::int64_t>()) {
+        for (std::int64_t e : moe_layers.front().second->expert_index.to_vector<std::int64_t>()) {
           requested[static_cast<std::size_t>(e)] += 1;
         }
         out.requested_load_cv.push_back(examples::load_cv(requested));

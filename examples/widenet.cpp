@@ -44,20 +44,19 @@ class PatchClassifier : public nn::Module {
     head = register_module("head", std::make_shared<nn::Linear>(dim, 10, true, generator));
   }
 
-  Tensor forward(const Tensor& images) {
+  // images -> logits (B,10); the WideNet's routing of each layer goes into `record` when given.
+  Tensor forward(const Tensor& images, nn::Taps* record = nullptr) {
     std::int64_t batch = images.size(0);
     Tensor patches = reshape(images, {batch, grid, patch, grid, patch});                   // (B,G,P,G,P)
     patches = reshape(permute(patches, {0, 1, 3, 2, 4}), {batch, grid * grid, patch * patch});  // (B,T,P²)
     Tensor h = embed->forward(patches) + position;                                          // (B,T,D)
-    if (widenet) h = widenet->forward(h);
+    if (widenet) h = widenet->forward(h, {}, record);
     if (layers) {
       for (auto& layer : *layers) h = layer->forward(h);
     }
     return head->forward(final_norm->forward(mean(h, {1})));  // (B,10)
   }
 
-  // WideNet's Σ over layers of the MoE's balance (and z) loss; 0 for the dense models.
-  Tensor aux_loss() const { return widenet ? widenet->aux_loss() : zeros({}); }
 
   std::int64_t patch, grid;
   std::shared_ptr<nn::Linear> embed;
@@ -94,7 +93,7 @@ std::unique_ptr<PatchClassifier> make_model(const std::string& kind, const Setti
     }
     return std::make_unique<PatchClassifier>(settings.patch, dim, nullptr, stack, generator);
   }
-  std::shared_ptr<nn::UnaryModule> ffn;
+  std::shared_ptr<nn::FfnModule> ffn;
   if (kind == "WideNet") {
     moe::MoELayerConfig moe_config;
     moe_config.dim = dim;
@@ -129,18 +128,20 @@ double accuracy(PatchClassifier& model, const data::ImageSet& set, RoutingTally*
   std::int64_t correct = 0, n = set.images.size(0), batch = 500;
   for (std::int64_t start = 0; start < n; start += batch) {
     std::int64_t size = std::min(batch, n - start);
-    Tensor predicted = argmax(model.forward(set.images.narrow(0, start, size)), 1);
+    nn::Taps record = nn::Taps::reports_only();
+    Tensor predicted = argmax(model.forward(set.images.narrow(0, start, size), &record), 1);
     correct += static_cast<std::int64_t>(sum(eq(predicted, set.labels.narrow(0, start, size))).item());
     if (!routing || !model.widenet) continue;
-    const auto& layers = model.widenet->layer_routing();
+    std::vector<moe::RoutingInfo> layers;
+    for (const auto& [name, info] : moe::routings(record)) layers.push_back(*info);
+    if (layers.empty()) continue;
     routing->tokens_per_expert.resize(layers.size());
     routing->changed_from_layer0.resize(layers.size(), 0.0);
     Tensor first_choice_layer0 = layers[0].expert_index.narrow(1, 0, 1);
     for (std::size_t l = 0; l < layers.size(); ++l) {
-      routing->tokens_per_expert[l].resize(layers[l].tokens_per_expert.size(), 0.0);
-      for (std::size_t e = 0; e < layers[l].tokens_per_expert.size(); ++e) {
-        routing->tokens_per_expert[l][e] += static_cast<double>(layers[l].tokens_per_expert[e]);
-      }
+      std::vector<std::int64_t> load = layers[l].tokens_per_expert.to_vector<std::int64_t>();
+      routing->tokens_per_expert[l].resize(load.size(), 0.0);
+      for (std::size_t e = 0; e < load.size(); ++e) routing->tokens_per_expert[l][e] += static_cast<double>(load[e]);
       Tensor differs = ne(layers[l].expert_index.narrow(1, 0, 1), first_choice_layer0);
       routing->changed_from_layer0[l] += sum(differs).item();
     }
@@ -218,11 +219,12 @@ int main(int argc, char** argv) {
         for (const auto& indices : data::shuffled_batches(train_set.images.size(0), batch, batch_order)) {
           if (++step > steps) break;
           Tensor rows = from_vector(indices);
-          Tensor logits = model->forward(index_select(train_set.images, 0, rows));
+          nn::Taps record = nn::Taps::reports_only();  // each WideNet layer's routing in this step
+          Tensor logits = model->forward(index_select(train_set.images, 0, rows), &record);
           Tensor loss = cross_entropy(logits, index_select(train_set.labels, 0, rows));
           double loss_value = loss.item();
           optimizer.zero_grad();
-          (loss + model->aux_loss()).backward();
+          (loss + moe::total_aux_loss(record)).backward();  // Σ over the N layers (0 when dense)
           nn::clip_grad_norm(model->parameters(), 1.0);
           optimizer.step();
           scheduler.step();
