@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "tensor/cpu/cpu_backend.h"
+#include "tensor/determinism.h"
 #include "tensor/errors.h"
 #include "tensor/gemm_layout.h"
 
@@ -18,6 +19,25 @@ void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, const dou
           int ldb, double* c, int ldc) {
   cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, 1.0, a, lda, b, ldb, 0.0, c, ldc);
 }
+
+// In deterministic mode, OpenBLAS on one thread for the lifetime of this object (see
+// tensor/determinism.h); the caller's thread count comes back afterwards.
+class BlasThreadsForDeterminism {
+ public:
+  BlasThreadsForDeterminism() {
+    if (!deterministic()) return;
+    previous_ = openblas_get_num_threads();
+    if (previous_ != 1) openblas_set_num_threads(1);
+  }
+  ~BlasThreadsForDeterminism() {
+    if (previous_ > 1) openblas_set_num_threads(previous_);
+  }
+  BlasThreadsForDeterminism(const BlasThreadsForDeterminism&) = delete;
+  BlasThreadsForDeterminism& operator=(const BlasThreadsForDeterminism&) = delete;
+
+ private:
+  int previous_ = 0;
+};
 
 }  // namespace
 
@@ -35,6 +55,7 @@ void CpuBackend::matmul(const Tensor& a, const Tensor& b, Tensor& out) {
       for (std::int64_t i = 0; i < batch * m * n; ++i) c_data[i] = T(0);
       return;
     }
+    BlasThreadsForDeterminism threads;
     for (std::int64_t i = 0; i < batch; ++i) {
       gemm(left->transposed ? CblasTrans : CblasNoTrans, right->transposed ? CblasTrans : CblasNoTrans,
            static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), a_data + i * left->batch_stride,
