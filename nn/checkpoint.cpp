@@ -260,8 +260,9 @@ void save_checkpoint(const std::string& directory, const Module& model, const nl
   const std::string folder = join_path(directory, name);
   fs::rename(partial, folder, error);
   if (error) {
+    const std::string reason = error.message();
     fs::remove_all(partial, error);
-    throw IoError(fmt::format("[save_checkpoint] {}: cannot rename the finished save to {}", partial, folder));
+    throw IoError(fmt::format("[save_checkpoint] {}: cannot rename the finished save to {} ({})", partial, folder, reason));
   }
   sync_directory(directory, "save_checkpoint");
   write_file_atomically(join_path(directory, kLatestFile), name + "\n", "save_checkpoint");

@@ -245,6 +245,22 @@ TEST_CASE("the debris of an interrupted save is removed by the next save, and ne
   CHECK_FALSE(fs::exists(directory.file("save-000003")));
 }
 
+TEST_CASE("a save that fails half-way leaves the previous checkpoint current and no partial folder") {
+  TempDirectory directory;
+  TinyNetwork model(1), other(2);
+  nn::save_checkpoint(directory.path(), model, {{"save", 1}});
+  // config.json and model.safetensors are written, then the optimizer file fails (as on a full disk).
+  const nn::TrainingState broken{{{"exp_avg", Tensor()}}, 2, {}};
+  CHECK_THROWS_WITH_AS(nn::save_checkpoint(directory.path(), other, {{"save", 2}}, &broken),
+                       doctest::Contains("tensor 'exp_avg' is undefined"), Error);
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(directory.path())) names.push_back(entry.path().filename().string());
+  std::sort(names.begin(), names.end());
+  CHECK(names == std::vector<std::string>{"latest", "save-000001"});
+  CHECK(nn::load_checkpoint(directory.path(), other).config.at("save") == 1);
+  CHECK(other.w1.to_vector<double>() == model.w1.to_vector<double>());
+}
+
 TEST_CASE("a partial folder of a live process is left alone: it is a save in progress") {
   TempDirectory directory;
   TinyNetwork model(1);
