@@ -1,5 +1,7 @@
 #include "nn/attention.h"
 
+#include "nn/config_checks.h"
+
 #include <fmt/format.h>
 
 #include <cmath>
@@ -16,9 +18,8 @@ constexpr double kMasked = -1e9;
 
 MultiHeadAttention::MultiHeadAttention(std::int64_t dim, std::int64_t heads, double dropout, Generator& generator)
     : dim(dim), heads(heads) {
-  if (heads <= 0 || dim % heads != 0) {
-    throw Error(fmt::format("[MultiHeadAttention] width {} must split evenly into {} heads", dim, heads));
-  }
+  config_checks::heads_divide("MultiHeadAttention", "dim", dim, "heads", heads);
+  config_checks::probability("MultiHeadAttention", "dropout", dropout);
   query = register_module("query", std::make_shared<Linear>(dim, dim, true, generator));
   key = register_module("key", std::make_shared<Linear>(dim, dim, true, generator));
   value = register_module("value", std::make_shared<Linear>(dim, dim, true, generator));

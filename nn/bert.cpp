@@ -2,11 +2,28 @@
 
 #include <fmt/format.h>
 
+#include "nn/config_checks.h"
 #include "tensor/graph.h"
 #include "tensor/creation.h"
 #include "tensor/errors.h"
 
 namespace moegrad::nn {
+
+namespace {
+// Every field, named as the struct names it, before any weight is allocated.
+void check_config(const BertConfig& config, const char* owner) {
+  using namespace config_checks;
+  positive(owner, "config.vocab_size", config.vocab_size);
+  positive(owner, "config.max_positions", config.max_positions);
+  positive(owner, "config.type_vocab_size", config.type_vocab_size);
+  heads_divide(owner, "config.dim", config.dim, "config.heads", config.heads);
+  non_negative(owner, "config.layers", config.layers);
+  positive(owner, "config.ffn_hidden", config.ffn_hidden);
+  probability(owner, "config.dropout", config.dropout);
+  positive_finite(owner, "config.layer_norm_eps", config.layer_norm_eps);
+  non_negative_finite(owner, "config.init_std", config.init_std);
+}
+}  // namespace
 
 TransformerLayerConfig BertConfig::layer() const {
   return TransformerLayerConfig{dim, heads, ffn_hidden, dropout, layer_norm_eps, norm_first, false};
@@ -53,6 +70,7 @@ void init_bert_weights(Module& module, double std, Generator& generator) {
 }
 
 BertEmbeddings::BertEmbeddings(const BertConfig& config, Generator& generator) {
+  check_config(config, "BertEmbeddings");
   token = register_module("token", std::make_shared<Embedding>(config.vocab_size, config.dim, generator));
   position = register_module("position", std::make_shared<Embedding>(config.max_positions, config.dim, generator));
   segment = register_module("segment", std::make_shared<Embedding>(config.type_vocab_size, config.dim, generator));
@@ -74,6 +92,7 @@ Tensor BertEmbeddings::forward(const Tensor& ids, const Tensor& segments) {
 }
 
 BertEncoder::BertEncoder(const BertConfig& config, Generator& generator) : config(config) {
+  check_config(config, "BertEncoder");
   embeddings = register_module("embeddings", std::make_shared<BertEmbeddings>(config, generator));
   layers = register_module("layers", std::make_shared<ModuleList<TransformerEncoderLayer>>());
   for (std::int64_t i = 0; i < config.layers; ++i) {

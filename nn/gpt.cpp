@@ -4,6 +4,7 @@
 
 #include "tensor/graph.h"
 #include "nn/bert.h"
+#include "nn/config_checks.h"
 #include "tensor/creation.h"
 #include "tensor/errors.h"
 
@@ -36,7 +37,23 @@ GptConfig GptConfig::from_json(const nlohmann::json& json) {
   return config;
 }
 
+namespace {
+// Every field, named as the struct names it, before any weight is allocated.
+void check_config(const GptConfig& config) {
+  using namespace config_checks;
+  const char* owner = "GptModel";
+  positive(owner, "config.vocab_size", config.vocab_size);
+  positive(owner, "config.max_positions", config.max_positions);
+  heads_divide(owner, "config.dim", config.dim, "config.heads", config.heads);
+  non_negative(owner, "config.layers", config.layers);
+  positive(owner, "config.ffn_hidden", config.ffn_hidden);
+  probability(owner, "config.dropout", config.dropout);
+  non_negative_finite(owner, "config.init_std", config.init_std);
+}
+}  // namespace
+
 GptModel::GptModel(const GptConfig& config, Generator& generator) : config(config) {
+  check_config(config);
   token = register_module("token", std::make_shared<Embedding>(config.vocab_size, config.dim, generator));
   position = register_module("position", std::make_shared<Embedding>(config.max_positions, config.dim, generator));
   dropout = register_module("dropout", std::make_shared<Dropout>(config.dropout, generator));

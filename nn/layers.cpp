@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "nn/config_checks.h"
 #include "nn/init.h"
 #include "tensor/creation.h"
 #include "tensor/errors.h"
@@ -9,9 +10,8 @@
 namespace moegrad::nn {
 
 Linear::Linear(std::int64_t in_features, std::int64_t out_features, bool with_bias, Generator& generator) {
-  if (in_features <= 0 || out_features <= 0) {
-    throw Error(fmt::format("[Linear] sizes must be positive, got in={} out={}", in_features, out_features));
-  }
+  config_checks::positive("Linear", "in_features", in_features);
+  config_checks::positive("Linear", "out_features", out_features);
   weight = register_parameter("weight", fan_in_uniform({out_features, in_features}, in_features, generator));
   if (with_bias) bias = register_parameter("bias", fan_in_uniform({out_features}, in_features, generator));
 }
@@ -26,15 +26,16 @@ Tensor Linear::forward(const Tensor& x) {
 }
 
 Embedding::Embedding(std::int64_t vocabulary, std::int64_t dim, Generator& generator) {
-  if (vocabulary <= 0 || dim <= 0) {
-    throw Error(fmt::format("[Embedding] sizes must be positive, got vocabulary={} dim={}", vocabulary, dim));
-  }
+  config_checks::positive("Embedding", "vocabulary", vocabulary);
+  config_checks::positive("Embedding", "dim", dim);
   weight = register_parameter("weight", randn({vocabulary, dim}, generator));
 }
 
 Tensor Embedding::forward(const Tensor& ids) { return embedding(weight, ids); }
 
 LayerNorm::LayerNorm(std::int64_t dim, double eps) : eps(eps) {
+  config_checks::positive("LayerNorm", "dim", dim);
+  config_checks::positive_finite("LayerNorm", "eps", eps);
   weight = register_parameter("weight", ones({dim}));
   bias = register_parameter("bias", zeros({dim}));
 }
@@ -42,7 +43,7 @@ LayerNorm::LayerNorm(std::int64_t dim, double eps) : eps(eps) {
 Tensor LayerNorm::forward(const Tensor& x) { return layer_norm(x, weight, bias, eps); }
 
 Dropout::Dropout(double p, Generator& generator) : p(p), generator_(&generator) {
-  if (!(p >= 0.0 && p <= 1.0)) throw Error(fmt::format("[Dropout] p must be in [0, 1], got {}", p));
+  config_checks::probability("Dropout", "p", p);
 }
 
 Tensor Dropout::forward(const Tensor& x) { return dropout(x, p, is_training(), *generator_); }
@@ -65,6 +66,9 @@ Tensor Sequential::forward(const Tensor& x) {
 FeedForward::FeedForward(std::int64_t dim, std::int64_t hidden, double dropout_p, Generator& generator,
                          GeluApproximation activation)
     : activation(activation) {
+  config_checks::positive("FeedForward", "dim", dim);
+  config_checks::positive("FeedForward", "hidden", hidden);
+  config_checks::probability("FeedForward", "dropout", dropout_p);
   w1 = register_module("w1", std::make_shared<Linear>(dim, hidden, true, generator));
   w2 = register_module("w2", std::make_shared<Linear>(hidden, dim, true, generator));
   dropout = register_module("dropout", std::make_shared<Dropout>(dropout_p, generator));

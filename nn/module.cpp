@@ -143,9 +143,12 @@ StateDict Module::state_dict() const {
   return state;
 }
 
+// Strict mode also refuses a dtype that differs from the model's (float64 weights for a float32
+// model): the copy would cast them silently, and a float64 checkpoint usually means the wrong
+// file. Non-strict mode casts.
 void Module::load_state_dict(const StateDict& state, bool strict) {
   StateDict own = state_dict();
-  std::vector<std::string> missing, unexpected, mismatched;
+  std::vector<std::string> missing, unexpected, mismatched, other_dtype;
   for (const auto& [name, tensor] : own) {
     auto found = state.find(name);
     if (found == state.end()) {
@@ -153,17 +156,26 @@ void Module::load_state_dict(const StateDict& state, bool strict) {
     } else if (found->second.shape() != tensor.shape()) {
       mismatched.push_back(fmt::format("{} (checkpoint {}, model {})", name, shape_str(found->second.shape()),
                                        shape_str(tensor.shape())));
+    } else if (found->second.dtype() != tensor.dtype()) {
+      other_dtype.push_back(fmt::format("{} (checkpoint {}, model {})", name, dtype_name(found->second.dtype()),
+                                        dtype_name(tensor.dtype())));
     }
   }
   for (const auto& [name, tensor] : state) {
     if (own.find(name) == own.end()) unexpected.push_back(name);
   }
-  bool fail = !mismatched.empty() || (strict && (!missing.empty() || !unexpected.empty()));
-  if (fail) {
+  const bool shapes_fail = !mismatched.empty() || (strict && (!missing.empty() || !unexpected.empty()));
+  const bool dtypes_fail = strict && !other_dtype.empty();
+  if (shapes_fail || dtypes_fail) {
     std::string message = "[load_state_dict] the state does not fit the model:";
     if (!missing.empty()) message += fmt::format(" missing keys: {};", fmt::join(missing, ", "));
     if (!unexpected.empty()) message += fmt::format(" unexpected keys: {};", fmt::join(unexpected, ", "));
     if (!mismatched.empty()) message += fmt::format(" shape mismatches: {};", fmt::join(mismatched, ", "));
+    if (!other_dtype.empty()) {
+      message += fmt::format(" dtype mismatches (strict mode does not cast; load with strict = false to cast): {};",
+                             fmt::join(other_dtype, ", "));
+    }
+    if (!shapes_fail) throw DTypeError(message);
     throw ShapeError(message);
   }
   NoGradGuard no_grad;

@@ -21,6 +21,9 @@
 #include <tuple>
 #include <vector>
 
+#include "nn/safetensors_dtypes.h"
+#include "nn/safetensors_json.h"
+
 namespace moegrad::nn {
 
 // The data section is little-endian and we copy it byte for byte.
@@ -32,22 +35,6 @@ using nlohmann::json;
 
 constexpr std::uint64_t kMaxHeaderBytes = 100'000'000;  // the reference reader's limit
 const std::string kMetadataKey = "__metadata__";
-
-const char* format_dtype_name(DType dtype) {
-  switch (dtype) {
-    case DType::Float32: return "F32";
-    case DType::Float64: return "F64";
-    case DType::Int64: return "I64";
-  }
-  return "?";
-}
-
-std::optional<DType> parse_dtype(const std::string& name) {
-  if (name == "F32") return DType::Float32;
-  if (name == "F64") return DType::Float64;
-  if (name == "I64") return DType::Int64;
-  return std::nullopt;
-}
 
 // A piece of the header for an error message: enough to recognise, never megabytes. Nested
 // values are described, not printed: dump() recurses, and a hostile header can nest a million deep.
@@ -66,7 +53,8 @@ std::string excerpt(const json& value) {
 // One tensor as the header describes it, checked against the data section but not yet copied.
 struct Entry {
   std::string name;
-  DType dtype;
+  FileDType file_dtype;  // as stored
+  DType dtype;           // as loaded
   Shape shape;
   std::uint64_t begin = 0, end = 0;  // byte offsets into the data section
 };
@@ -78,7 +66,8 @@ struct Entry {
 // Reads header entries of a file (`where`, for messages) whose data section has data_bytes bytes.
 class HeaderReader {
  public:
-  HeaderReader(const std::string& where, std::uint64_t data_bytes) : where_(where), data_bytes_(data_bytes) {}
+  HeaderReader(const std::string& where, std::uint64_t data_bytes, const LoadOptions& options)
+      : where_(where), data_bytes_(data_bytes), options_(options) {}
 
   [[noreturn]] void fail(const std::string& what) const { fail_load(where_, what); }
 
@@ -89,7 +78,8 @@ class HeaderReader {
     }
     Entry entry;
     entry.name = name;
-    entry.dtype = read_dtype(name, field(name, value, "dtype"));
+    entry.file_dtype = read_dtype(name, field(name, value, "dtype"));
+    entry.dtype = *entry.file_dtype.loads_as;
     entry.shape = read_shape(name, field(name, value, "shape"));
     read_offsets(entry, field(name, value, "data_offsets"));
     return entry;
@@ -102,14 +92,20 @@ class HeaderReader {
     return *found;
   }
 
-  DType read_dtype(const std::string& name, const json& value) const {
+  // A dtype moegrad has, or one it converts from when the options allow; otherwise a DTypeError
+  // naming the tensor, so the caller knows which tensor and why.
+  FileDType read_dtype(const std::string& name, const json& value) const {
     if (!value.is_string()) fail(fmt::format("the dtype of tensor '{}' must be a string, got {}", name, excerpt(value)));
     const std::string& text = value.get_ref<const std::string&>();
-    std::optional<DType> dtype = parse_dtype(text);
-    if (!dtype) {
-      throw DTypeError(fmt::format("[load_safetensors] {}: tensor '{}' has dtype {}, which moegrad does not support "
-                                   "(supported: F32, F64, I64)",
-                                   where_, name, excerpt(value)));
+    std::optional<FileDType> dtype = file_dtype(text);
+    auto refuse = [&](const std::string& why) {
+      throw DTypeError(fmt::format("[load_safetensors] {}: tensor '{}' has dtype {}, {}", where_, name, excerpt(value), why));
+    };
+    if (!dtype) refuse("which is not a safetensors dtype");
+    if (!dtype->loads_as) refuse("which moegrad cannot load without losing values (it has F32, F64 and I64)");
+    if (!dtype->exact_match && !options_.convert_dtypes) {
+      refuse(fmt::format("which moegrad holds as {}: load with LoadOptions{{.convert_dtypes = true}} to convert it",
+                         dtype_name(*dtype->loads_as)));
     }
     return *dtype;
   }
@@ -121,9 +117,12 @@ class HeaderReader {
     Shape shape;
     std::int64_t product = 1;
     for (const json& dimension : value) {
-      if (!dimension.is_number_unsigned() ||
-          dimension.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+      if (!dimension.is_number_unsigned()) {
         fail(fmt::format("the shape {} of tensor '{}' must hold non-negative integers", excerpt(value), name));
+      }
+      if (dimension.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+        fail(fmt::format("the shape {} of tensor '{}' has a dimension {} too large for a 64-bit signed size",
+                         excerpt(value), name, dimension.get<std::uint64_t>()));
       }
       std::int64_t size = static_cast<std::int64_t>(dimension.get<std::uint64_t>());
       if (__builtin_mul_overflow(product, std::max<std::int64_t>(size, 1), &product)) {
@@ -151,18 +150,19 @@ class HeaderReader {
       fail(fmt::format("the data_offsets {} of tensor '{}' reach past the end of the data section ({} bytes)",
                        excerpt(value), entry.name, data_bytes_));
     }
-    const std::uint64_t held = entry.end - entry.begin, element = dtype_size(entry.dtype);
+    const std::uint64_t held = entry.end - entry.begin, element = entry.file_dtype.element_bytes;
     const std::uint64_t numel = static_cast<std::uint64_t>(numel_of(entry.shape));  // fits: checked in read_shape
     if (held % element != 0 || held / element != numel) {
       fail(fmt::format("tensor '{}' of dtype {} and shape {} needs {} elements of {} bytes, but its data_offsets {} "
                        "hold {} bytes",
-                       entry.name, format_dtype_name(entry.dtype), shape_str(entry.shape), numel, element,
+                       entry.name, entry.file_dtype.name, shape_str(entry.shape), numel, element,
                        excerpt(value), held));
     }
   }
 
   std::string where_;
   std::uint64_t data_bytes_;
+  LoadOptions options_;
 };
 
 std::map<std::string, std::string> read_metadata(const HeaderReader& reader, const json& value) {
@@ -219,7 +219,7 @@ std::string serialize(const std::map<std::string, Tensor>& tensors, const std::m
     if (!tensor.defined()) throw Error(fmt::format("[save_safetensors] {}: tensor '{}' is undefined", where, name));
     Tensor host = tensor.detach().to(cpu()).contiguous();
     const std::uint64_t bytes = static_cast<std::uint64_t>(host.numel()) * dtype_size(host.dtype());
-    header[name] = {{"dtype", format_dtype_name(host.dtype())},
+    header[name] = {{"dtype", file_dtype_name(host.dtype())},
                     {"shape", host.shape()},
                     {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
@@ -274,7 +274,8 @@ struct TempFile {
 
 // ---------------- public functions ----------------
 
-SafetensorsFile load_safetensors_from_bytes(const std::string& bytes, const std::string& name_for_errors) {
+SafetensorsFile load_safetensors_from_bytes(const std::string& bytes, const std::string& name_for_errors,
+                                            const LoadOptions& options) {
   const std::string& where = name_for_errors;
   if (bytes.size() < 8) {
     fail_load(where, fmt::format("the file has {} bytes, fewer than the 8 that hold the header length", bytes.size()));
@@ -289,17 +290,12 @@ SafetensorsFile load_safetensors_from_bytes(const std::string& bytes, const std:
                                  bytes.size()));
   }
 
-  json header;
-  try {
-    header = json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<std::ptrdiff_t>(header_length));
-  } catch (const json::exception& error) {
-    fail_load(where, fmt::format("the header is not valid JSON: {}", error.what()));
-  }
+  const json header = parse_header(where, bytes.data() + 8, bytes.data() + 8 + header_length);
   if (!header.is_object()) fail_load(where, fmt::format("the header must be a JSON object, got {}", excerpt(header)));
 
   // Pass 1: read and check every entry against the data section.
   const std::uint64_t data_start = 8 + header_length, data_bytes = bytes.size() - data_start;
-  HeaderReader reader(where, data_bytes);
+  HeaderReader reader(where, data_bytes, options);
   SafetensorsFile file;
   std::vector<Entry> entries;
   for (const auto& [name, value] : header.items()) {
@@ -313,17 +309,17 @@ SafetensorsFile load_safetensors_from_bytes(const std::string& bytes, const std:
 
   // Pass 2: every region is known to lie inside the data section; copy.
   for (const Entry& entry : entries) {
-    Tensor tensor = Tensor::empty(entry.shape, entry.dtype, cpu());
+    Tensor tensor = Tensor::empty(entry.shape, entry.dtype, cpu(), "load_safetensors");
     if (entry.end > entry.begin) {
-      std::memcpy(tensor.data_ptr(), bytes.data() + data_start + entry.begin, entry.end - entry.begin);
+      convert_elements(entry.file_dtype, bytes.data() + data_start + entry.begin, tensor.numel(), tensor.data_ptr());
     }
     file.tensors[entry.name] = tensor;
   }
   return file;
 }
 
-SafetensorsFile load_safetensors(const std::string& path) {
-  return load_safetensors_from_bytes(read_file_bytes(path, "load_safetensors"), path);
+SafetensorsFile load_safetensors(const std::string& path, const LoadOptions& options) {
+  return load_safetensors_from_bytes(read_file_bytes(path, "load_safetensors"), path, options);
 }
 
 std::string safetensors_bytes(const std::map<std::string, Tensor>& tensors,

@@ -1,9 +1,21 @@
 #include "nn/transformer.h"
 
+#include "nn/config_checks.h"
+
 namespace moegrad::nn {
+
+namespace {
+void check_config(const TransformerLayerConfig& config, const char* owner) {
+  config_checks::heads_divide(owner, "config.dim", config.dim, "config.heads", config.heads);
+  config_checks::positive(owner, "config.ffn_hidden", config.ffn_hidden);
+  config_checks::probability(owner, "config.dropout", config.dropout);
+  config_checks::positive_finite(owner, "config.layer_norm_eps", config.layer_norm_eps);
+}
+}  // namespace
 
 TransformerEncoderLayer::TransformerEncoderLayer(const TransformerLayerConfig& config, Generator& generator)
     : config(config) {
+  check_config(config, "TransformerEncoderLayer");
   attention = register_module("attention",
                               std::make_shared<MultiHeadAttention>(config.dim, config.heads, config.dropout, generator));
   norm1 = register_module("norm1", std::make_shared<LayerNorm>(config.dim, config.layer_norm_eps));

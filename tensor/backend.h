@@ -25,7 +25,7 @@ enum class UnaryOp {
 };
 const char* unary_op_name(UnaryOp op);
 
-enum class BinaryOp { Add, Sub, Mul, Div, Pow, Maximum, Minimum, Eq, Ne, Lt, Le, Gt, Ge };
+enum class BinaryOp { Add, Sub, Mul, Div, FloorDivide, Pow, Maximum, Minimum, Eq, Ne, Lt, Le, Gt, Ge };
 const char* binary_op_name(BinaryOp op);
 
 enum class ReduceOp { Sum, Max, Min, ArgMax, ArgMin };

@@ -11,13 +11,19 @@
 
 namespace moegrad {
 
-Tensor full(const Shape& shape, double value, DType dtype, Device device) {
-  Tensor out = Tensor::empty(shape, dtype, device);
+namespace {
+Tensor filled(const char* op, const Shape& shape, double value, DType dtype, Device device) {
+  Tensor out = Tensor::empty(shape, dtype, device, op);
   backend_for(device).fill(out, value);
   return out;
 }
-Tensor zeros(const Shape& shape, DType dtype, Device device) { return full(shape, 0.0, dtype, device); }
-Tensor ones(const Shape& shape, DType dtype, Device device) { return full(shape, 1.0, dtype, device); }
+}  // namespace
+
+Tensor full(const Shape& shape, double value, DType dtype, Device device) {
+  return filled("full", shape, value, dtype, device);
+}
+Tensor zeros(const Shape& shape, DType dtype, Device device) { return filled("zeros", shape, 0.0, dtype, device); }
+Tensor ones(const Shape& shape, DType dtype, Device device) { return filled("ones", shape, 1.0, dtype, device); }
 Tensor zeros_like(const Tensor& like) { return zeros(like.shape(), like.dtype(), like.device()); }
 Tensor ones_like(const Tensor& like) { return ones(like.shape(), like.dtype(), like.device()); }
 Tensor full_like(const Tensor& like, double value) { return full(like.shape(), value, like.dtype(), like.device()); }
@@ -51,7 +57,11 @@ Tensor arange(double start, double end, double step, DType dtype, Device device)
   if (step == 0.0 || (end - start) / step < 0.0) {
     throw Error(fmt::format("[arange] cannot step from {} to {} by {}", start, end, step));
   }
-  auto count = static_cast<std::int64_t>(std::ceil((end - start) / step));
+  const double steps = std::ceil((end - start) / step);
+  if (!(steps < 9.0e18)) {  // also catches NaN and infinities; casting those to int64 is undefined
+    throw Error(fmt::format("[arange] from {} to {} by {} has too many elements", start, end, step));
+  }
+  auto count = static_cast<std::int64_t>(steps);
   std::vector<double> values(static_cast<std::size_t>(count));
   for (std::int64_t i = 0; i < count; ++i) values[static_cast<std::size_t>(i)] = start + static_cast<double>(i) * step;
   return from_vector(values, {count}, cpu()).to(dtype).to(device);
@@ -71,7 +81,7 @@ void check_floating(const char* op, DType dtype) {
 
 Tensor uniform(const Shape& shape, double low, double high, Generator& generator, DType dtype, Device device) {
   check_floating("uniform", dtype);
-  Tensor out = Tensor::empty(shape, dtype, device);
+  Tensor out = Tensor::empty(shape, dtype, device, "uniform");
   std::uint64_t offset = generator.advance(static_cast<std::uint64_t>(out.numel()));
   backend_for(device).random_uniform(out, generator.seed(), offset, low, high);
   return out;
@@ -82,7 +92,7 @@ Tensor rand(const Shape& shape, Generator& generator, DType dtype, Device device
 
 Tensor normal(const Shape& shape, double mean, double std, Generator& generator, DType dtype, Device device) {
   check_floating("normal", dtype);
-  Tensor out = Tensor::empty(shape, dtype, device);
+  Tensor out = Tensor::empty(shape, dtype, device, "normal");
   std::uint64_t offset = generator.advance(static_cast<std::uint64_t>(out.numel()));
   backend_for(device).random_normal(out, generator.seed(), offset, mean, std);
   return out;

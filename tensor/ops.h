@@ -18,7 +18,11 @@ namespace moegrad {
 Tensor add(const Tensor& a, const Tensor& b);
 Tensor sub(const Tensor& a, const Tensor& b);
 Tensor mul(const Tensor& a, const Tensor& b);
+// True division, as in PyTorch: two int64 tensors give a float32 result (7 / 2 = 3.5).
 Tensor div(const Tensor& a, const Tensor& b);
+// Division rounded toward minus infinity (-7 // 2 = -4), exact for int64 (no trip through double);
+// an int64 divisor holding 0 is an Error. No gradient (a step function): the result is detached.
+Tensor floor_divide(const Tensor& a, const Tensor& b);
 Tensor pow(const Tensor& base, const Tensor& exponent);
 Tensor pow(const Tensor& base, double exponent);
 Tensor maximum(const Tensor& a, const Tensor& b);

@@ -4,18 +4,32 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cstddef>
+#include <limits>
 
 #include "tensor/errors.h"
 
 namespace moegrad {
 
-std::int64_t numel_of(const Shape& shape) {
-  std::int64_t n = 1;
-  for (auto size : shape) n *= size;
-  return n;
+namespace {
+// The product of the sizes, each first replaced by max(size, 1) when `skip_zeros` (what strides
+// multiply), or a ShapeError naming `op`.
+std::int64_t checked_product(const char* op, const Shape& shape, bool skip_zeros) {
+  std::int64_t product = 1;
+  for (auto size : shape) {
+    if (size < 0) throw ShapeError(fmt::format("[{}] shape {} has a negative size", op, shape_str(shape)));
+    if (__builtin_mul_overflow(product, skip_zeros ? std::max<std::int64_t>(size, 1) : size, &product)) {
+      throw ShapeError(fmt::format("[{}] shape {} has more elements than fit in a 64-bit count", op, shape_str(shape)));
+    }
+  }
+  return product;
 }
+}  // namespace
+
+std::int64_t numel_of(const Shape& shape) { return checked_product("numel", shape, false); }
 
 Strides contiguous_strides(const Shape& shape) {
+  checked_product("strides", shape, true);  // the largest stride times its size: every stride below fits
   Strides strides(shape.size());
   std::int64_t stride = 1;
   for (std::size_t i = shape.size(); i-- > 0;) {
@@ -23,6 +37,19 @@ Strides contiguous_strides(const Shape& shape) {
     stride *= std::max<std::int64_t>(shape[i], 1);
   }
   return strides;
+}
+
+std::size_t checked_nbytes(const char* op, const Shape& shape, std::size_t element_size) {
+  checked_product(op, shape, true);  // covers the element count too: it is at most this product
+  const auto count = static_cast<std::uint64_t>(checked_product(op, shape, false));
+  std::uint64_t bytes = 0;
+  // PTRDIFF_MAX, not SIZE_MAX: pointer differences inside the block must stay representable.
+  if (__builtin_mul_overflow(count, element_size, &bytes) ||
+      bytes > static_cast<std::uint64_t>(std::numeric_limits<std::ptrdiff_t>::max())) {
+    throw ShapeError(fmt::format("[{}] shape {} of {}-byte elements needs more bytes than fit in 63 bits", op,
+                                 shape_str(shape), element_size));
+  }
+  return static_cast<std::size_t>(bytes);
 }
 
 std::string shape_str(const Shape& shape) { return fmt::format("[{}]", fmt::join(shape, ",")); }

@@ -10,12 +10,10 @@
 
 namespace moegrad {
 
-Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
-  for (auto size : shape) {
-    if (size < 0) throw ShapeError(fmt::format("[empty] shape {} has a negative size", shape_str(shape)));
-  }
+Tensor Tensor::empty(const Shape& shape, DType dtype, Device device, const char* op) {
+  const std::size_t nbytes = checked_nbytes(op, shape, dtype_size(dtype));
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(static_cast<std::size_t>(numel_of(shape)) * dtype_size(dtype), device);
+  impl->storage = std::make_shared<Storage>(nbytes, device);
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);
   impl->dtype = dtype;

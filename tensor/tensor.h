@@ -16,7 +16,7 @@
 
 namespace moegrad {
 
-struct Node;  // autograd/node.h
+struct Node;  // tensor/graph.h
 
 struct TensorImpl {
   std::shared_ptr<Storage> storage;
@@ -37,8 +37,9 @@ class Tensor {
   Tensor() = default;  // undefined: defined() is false
   explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
 
-  // A new tensor over fresh, uninitialised storage.
-  static Tensor empty(const Shape& shape, DType dtype = kFloat32, Device device = cpu());
+  // A new tensor over fresh, uninitialised storage. A shape whose bytes do not fit is a
+  // ShapeError naming `op` (creation functions pass their own name).
+  static Tensor empty(const Shape& shape, DType dtype = kFloat32, Device device = cpu(), const char* op = "empty");
   // A view of this tensor's storage with another layout (no autograd node: ops use this).
   Tensor as_strided(const Shape& shape, const Strides& strides, std::int64_t offset) const;
 

@@ -34,6 +34,22 @@ T normal_cdf(T x) {  // erfc keeps precision in the lower tail, where 1 + erf(x)
   return static_cast<T>(0.5) * std::erfc(-x * static_cast<T>(M_SQRT1_2));
 }
 
+// Exact floor division. Integers: C++ truncates toward zero, so step down when the signs differ
+// and there is a remainder; x / -1 is negation with wrap-around (INT64_MIN / -1 would trap);
+// a zero divisor gives 0 here, but floor_divide refuses it before reaching the kernel.
+template <class T>
+T floor_divide(T x, T y) {
+  if constexpr (std::is_floating_point_v<T>) {
+    return std::floor(x / y);
+  } else {
+    if (y == 0) return 0;
+    if (y == -1) return static_cast<T>(0 - static_cast<std::uint64_t>(x));
+    T quotient = x / y;
+    if (x % y != 0 && ((x < 0) != (y < 0))) --quotient;
+    return quotient;
+  }
+}
+
 template <class T, class F>
 void map_unary(const Tensor& x, Tensor& out, F f) {
   const T* in = x.data<T>();
@@ -144,7 +160,16 @@ void CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& o
       case BinaryOp::Add: map_binary<T>(a, b, out, [](T x, T y) { return x + y; }); break;
       case BinaryOp::Sub: map_binary<T>(a, b, out, [](T x, T y) { return x - y; }); break;
       case BinaryOp::Mul: map_binary<T>(a, b, out, [](T x, T y) { return x * y; }); break;
-      case BinaryOp::Div: map_binary<T>(a, b, out, [](T x, T y) { return static_cast<T>(F(x) / F(y)); }); break;
+      case BinaryOp::Div:
+        // div hands integers over as float32; were an int64 pair to arrive, divide exactly rather
+        // than cast an out-of-range double back (undefined for 7/0)
+        if constexpr (std::is_floating_point_v<T>) {
+          map_binary<T>(a, b, out, [](T x, T y) { return x / y; });
+        } else {
+          map_binary<T>(a, b, out, [](T x, T y) { return floor_divide(x, y); });
+        }
+        break;
+      case BinaryOp::FloorDivide: map_binary<T>(a, b, out, [](T x, T y) { return floor_divide(x, y); }); break;
       case BinaryOp::Pow: map_binary<T>(a, b, out, [](T x, T y) { return static_cast<T>(std::pow(F(x), F(y))); }); break;
       case BinaryOp::Maximum:
         map_binary<T>(a, b, out, [](T x, T y) { return (x != x || x > y) ? x : y; });  // NaN wins, as in PyTorch

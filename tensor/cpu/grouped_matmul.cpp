@@ -45,6 +45,7 @@ void CpuBackend::grouped_matmul(const Tensor& x, const Tensor& w, const Tensor& 
     const T* in = x.data<T>();
     const T* weights = w.data<T>();
     T* result = out.data<T>();
+    BlasThreadsForDeterminism threads;
     std::fill(result, result + bounds[0] * M, T(0));
     std::fill(result + bounds[G] * M, result + N * M, T(0));
     for (std::int64_t g = 0; g < G; ++g) {
@@ -74,6 +75,7 @@ void CpuBackend::grouped_matmul_weight_grad(const Tensor& x, const Tensor& dy, c
     const T* in = x.data<T>();
     const T* grad = dy.data<T>();
     T* weight_grad = dw.data<T>();
+    BlasThreadsForDeterminism threads;
     for (std::int64_t g = 0; g < G; ++g) {
       std::int64_t first = bounds[g], rows = bounds[g + 1] - bounds[g];
       T* block = weight_grad + g * K * M;

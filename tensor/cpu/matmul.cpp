@@ -3,6 +3,7 @@
 
 #include "tensor/cpu/blas.h"
 #include "tensor/cpu/cpu_backend.h"
+#include "tensor/determinism.h"
 #include "tensor/errors.h"
 #include "tensor/gemm_layout.h"
 
@@ -22,6 +23,7 @@ void CpuBackend::matmul(const Tensor& a, const Tensor& b, Tensor& out) {
       for (std::int64_t i = 0; i < batch * m * n; ++i) c_data[i] = T(0);
       return;
     }
+    BlasThreadsForDeterminism threads;
     for (std::int64_t i = 0; i < batch; ++i) {
       gemm(left->transposed ? CblasTrans : CblasNoTrans, right->transposed ? CblasTrans : CblasNoTrans,
            static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), a_data + i * left->batch_stride,

@@ -67,13 +67,31 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 }
 
 // out = a / b;  da = g / b, db = -g a / b²
+// Integers are divided as float32 (PyTorch's true division): through double, 7/0 was an undefined
+// cast and 2^53+1 lost its last bit; floor_divide is the exact integer division.
 Tensor div(const Tensor& a, const Tensor& b) {
+  const bool both_integer = a.defined() && b.defined() && !is_floating(a.dtype()) && !is_floating(b.dtype());
+  if (both_integer) return div(a.to(kFloat32), b.to(kFloat32));
   auto [x, y] = promote_and_broadcast("div", a, b);
   Tensor out = run_binary(BinaryOp::Div, x, y);
   return record("div", out, {x, y}, [x, y](const Tensor& g) {
     return std::vector<Tensor>{x.requires_grad() ? div(g, y) : Tensor(),
                                y.requires_grad() ? neg(div(mul(g, x), mul(y, y))) : Tensor()};
   });
+}
+
+// out = floor(a / b). Outside the graph, like comparisons: the derivative is 0 wherever it exists.
+// PyTorch raises ZeroDivisionError for an integer division by zero; so do we, before any work.
+Tensor floor_divide(const Tensor& a, const Tensor& b) {
+  auto [x, y] = promote_and_broadcast("floor_divide", a.detach(), b.detach());
+  if (!is_floating(y.dtype()) && y.numel() > 0) {
+    NoGradGuard no_grad;
+    if (sum(eq(y, zeros_like(y))).item() > 0) {
+      throw Error(fmt::format("[floor_divide] integer division by zero: the divisor of shape {} holds a 0",
+                              shape_str(b.shape())));
+    }
+  }
+  return run_binary(BinaryOp::FloorDivide, x, y);
 }
 
 // out = a^b;  da = g b a^(b-1), db = g out log(a)

@@ -97,16 +97,19 @@ TEST_CASE("same seed and a resume from a checkpoint give the same loss curve bit
   CHECK(forgetful.train(5) != after);
 }
 
-TEST_CASE("save_checkpoint writes config.json, model.safetensors and optimizer.safetensors") {
+TEST_CASE("save_checkpoint writes config.json, model.safetensors and optimizer.safetensors into a save folder") {
   TempDirectory directory;
-  const std::string folder = directory.file("run/checkpoint");  // created with its parents
+  const std::string checkpoint_directory = directory.file("run/checkpoint");  // created with its parents
   TinyNetwork model(1);
   Generator generator(77);
   generator.advance(320);
   const nn::TrainingState state{{{"step", scalar(3, kInt64)}, {"group0.param0.exp_avg", ones({4, 8})}},
                                 12,
                                 {{"dropout", generator}, {"data.shuffle", Generator(5)}}};
-  nn::save_checkpoint(folder, model, kConfig, &state);
+  nn::save_checkpoint(checkpoint_directory, model, kConfig, &state);
+  const std::string folder = checkpoint_directory + "/save-000001";
+  CHECK(nn::latest_checkpoint_folder(checkpoint_directory) == folder);
+  CHECK(nn::read_file_bytes(checkpoint_directory + "/latest", "test") == "save-000001\n");
   CHECK(fs::exists(folder + "/config.json"));
 
   nn::SafetensorsFile weights = nn::load_safetensors(folder + "/model.safetensors");
@@ -120,7 +123,7 @@ TEST_CASE("save_checkpoint writes config.json, model.safetensors and optimizer.s
                                                                  {"generator.data.shuffle.offset", "0"}});
 
   TinyNetwork other(2);
-  nn::Checkpoint checkpoint = nn::load_checkpoint(folder, other);
+  nn::Checkpoint checkpoint = nn::load_checkpoint(checkpoint_directory, other);
   CHECK(other.w1.to_vector<double>() == model.w1.to_vector<double>());
   CHECK(checkpoint.config == kConfig);
   REQUIRE(checkpoint.training.has_value());
@@ -132,14 +135,14 @@ TEST_CASE("save_checkpoint writes config.json, model.safetensors and optimizer.s
   CHECK(checkpoint.training->generators.at("data.shuffle").seed() == 5);
 }
 
-TEST_CASE("a checkpoint saved without training state has no optimizer file, even over an older one") {
+TEST_CASE("a checkpoint saved without training state has no optimizer file, even after one that had") {
   TempDirectory directory;
   TinyNetwork model(1);
   const nn::TrainingState state{{}, 4, {}};
   nn::save_checkpoint(directory.path(), model, kConfig, &state);
-  CHECK(fs::exists(directory.file("optimizer.safetensors")));
+  CHECK(fs::exists(nn::latest_checkpoint_folder(directory.path()) + "/optimizer.safetensors"));
   nn::save_checkpoint(directory.path(), model, kConfig);
-  CHECK_FALSE(fs::exists(directory.file("optimizer.safetensors")));
+  CHECK_FALSE(fs::exists(nn::latest_checkpoint_folder(directory.path()) + "/optimizer.safetensors"));
   TinyNetwork other(2);
   CHECK_FALSE(nn::load_checkpoint(directory.path(), other).training.has_value());
   CHECK(other.w2.to_vector<double>() == model.w2.to_vector<double>());
@@ -150,8 +153,9 @@ TEST_CASE("load_checkpoint refuses model and optimizer files from different save
   TinyNetwork model(1);
   const nn::TrainingState at_step_5{{}, 5, {}};
   nn::save_checkpoint(directory.path(), model, kConfig, &at_step_5);
-  // A later save that died after writing the model file: simulated by rewriting it at step 6.
-  nn::save_safetensors(directory.file("model.safetensors"), model.state_dict(), {{"step", "6"}});
+  // Files of two saves in one folder (put together by hand): the model file rewritten at step 6.
+  const std::string folder = nn::latest_checkpoint_folder(directory.path());
+  nn::save_safetensors(folder + "/model.safetensors", model.state_dict(), {{"step", "6"}});
   CHECK_THROWS_WITH_AS(nn::load_checkpoint(directory.path(), model),
                        doctest::Contains("optimizer.safetensors is from step 5 but model.safetensors is from step 6"),
                        nn::IoError);
@@ -164,20 +168,21 @@ TEST_CASE("load_checkpoint names what is missing or broken, and leaves the model
   CHECK_THROWS_WITH_AS(nn::load_checkpoint(directory.file("absent"), model),
                        doctest::Contains("[load_checkpoint]"), nn::IoError);
   CHECK_THROWS_WITH_AS(nn::load_checkpoint(directory.path(), model),
-                       doctest::Contains("config.json: no such file"), nn::IoError);
+                       doctest::Contains("no checkpoint here (neither a \"latest\" file nor config.json)"), nn::IoError);
 
   TinyNetwork other(2);
   nn::save_checkpoint(directory.path(), other, kConfig);
-  std::ofstream(directory.file("config.json")) << "{\"model\": ";
+  auto in_latest = [&](const std::string& file) { return nn::latest_checkpoint_folder(directory.path()) + "/" + file; };
+  std::ofstream(in_latest("config.json")) << "{\"model\": ";
   CHECK_THROWS_WITH_AS(nn::load_checkpoint(directory.path(), model),
                        doctest::Contains("config.json: not valid JSON"), nn::IoError);
 
   nn::save_checkpoint(directory.path(), other, kConfig);
-  std::ofstream(directory.file("model.safetensors"), std::ios::trunc) << "garbage";
+  std::ofstream(in_latest("model.safetensors"), std::ios::trunc) << "garbage";
   CHECK_THROWS_WITH_AS(nn::load_checkpoint(directory.path(), model),
                        doctest::Contains("model.safetensors: the file has 7 bytes"), nn::IoError);
 
-  nn::save_safetensors(directory.file("model.safetensors"), {{"w1", zeros({4, 8})}});
+  nn::save_safetensors(in_latest("model.safetensors"), {{"w1", zeros({4, 8})}});
   CHECK_THROWS_WITH_AS(nn::load_checkpoint(directory.path(), model),
                        doctest::Contains("missing keys: w2"), ShapeError);
   CHECK(model.w1.to_vector<double>() == original);
@@ -191,10 +196,100 @@ TEST_CASE("load_checkpoint refuses a step or generator entry that is not an inte
   TempDirectory directory;
   TinyNetwork model(1);
   nn::save_checkpoint(directory.path(), model, kConfig);
-  nn::save_safetensors(directory.file("optimizer.safetensors"), {}, {{"step", "five"}});
+  const std::string optimizer_file = nn::latest_checkpoint_folder(directory.path()) + "/optimizer.safetensors";
+  nn::save_safetensors(optimizer_file, {}, {{"step", "five"}});
   CHECK_THROWS_WITH_AS(nn::load_checkpoint(directory.path(), model),
                        doctest::Contains("__metadata__ \"step\" must be an integer, got \"five\""), nn::IoError);
-  nn::save_safetensors(directory.file("optimizer.safetensors"), {}, {{"step", "0"}, {"generator.g.seed", "1"}});
+  nn::save_safetensors(optimizer_file, {}, {{"step", "0"}, {"generator.g.seed", "1"}});
   CHECK_THROWS_WITH_AS(nn::load_checkpoint(directory.path(), model),
                        doctest::Contains("has no \"generator.g.offset\" entry"), nn::IoError);
+}
+
+TEST_CASE("save_checkpoint keeps the newest keep_last saves and load reads the newest") {
+  TempDirectory directory;
+  TinyNetwork model(1);
+  for (int save = 1; save <= 5; ++save) {
+    nn::save_checkpoint(directory.path(), model, {{"save", save}}, nullptr, /*keep_last=*/2);
+  }
+  CHECK_FALSE(fs::exists(directory.file("save-000003")));
+  CHECK(fs::exists(directory.file("save-000004")));
+  CHECK(fs::exists(directory.file("save-000005")));
+  TinyNetwork other(2);
+  CHECK(nn::load_checkpoint(directory.path(), other).config.at("save") == 5);
+  // An older save stays readable by its folder's path.
+  CHECK(nn::load_checkpoint(directory.file("save-000004"), other).config.at("save") == 4);
+  CHECK_THROWS_WITH_AS(nn::save_checkpoint(directory.path(), model, kConfig, nullptr, 0),
+                       doctest::Contains("keep_last must be at least 1"), Error);
+}
+
+TEST_CASE("the debris of an interrupted save is removed by the next save, and never loaded") {
+  TempDirectory directory;
+  TinyNetwork model(1), other(2);
+  nn::save_checkpoint(directory.path(), model, {{"save", 1}});
+  // What a save killed at three different moments leaves: a partial folder and a temp `latest` of a
+  // process that is gone (pid 999999999 cannot exist), and a finished folder never published.
+  directory.write(".partial-save-000002-999999999/config.json", "{\"save\": 2}");
+  directory.write("latest.tmp-999999999", "save-000002");
+  nn::save_checkpoint(directory.file("scratch"), other, {{"save", 9}});
+  fs::rename(nn::latest_checkpoint_folder(directory.file("scratch")), directory.file("save-000002"));
+  CHECK(nn::load_checkpoint(directory.path(), other).config.at("save") == 1);
+  CHECK(other.w1.to_vector<double>() == model.w1.to_vector<double>());
+  CHECK_FALSE(fs::exists(directory.file(".partial-save-000002-999999999")));  // a load removes a dead process's
+  CHECK_FALSE(fs::exists(directory.file("latest.tmp-999999999")));
+
+  nn::save_checkpoint(directory.path(), model, {{"save", 3}});
+  CHECK(nn::load_checkpoint(directory.path(), other).config.at("save") == 3);
+  // The unpublished save-000002 was removed by that save before it wrote its own save-000002.
+  CHECK(nn::latest_checkpoint_folder(directory.path()) == directory.file("save-000002"));
+  CHECK(fs::exists(directory.file("save-000001")));
+  CHECK_FALSE(fs::exists(directory.file("save-000003")));
+}
+
+TEST_CASE("a save that fails half-way leaves the previous checkpoint current and no partial folder") {
+  TempDirectory directory;
+  TinyNetwork model(1), other(2);
+  nn::save_checkpoint(directory.path(), model, {{"save", 1}});
+  // config.json and model.safetensors are written, then the optimizer file fails (as on a full disk).
+  const nn::TrainingState broken{{{"exp_avg", Tensor()}}, 2, {}};
+  CHECK_THROWS_WITH_AS(nn::save_checkpoint(directory.path(), other, {{"save", 2}}, &broken),
+                       doctest::Contains("tensor 'exp_avg' is undefined"), Error);
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(directory.path())) names.push_back(entry.path().filename().string());
+  std::sort(names.begin(), names.end());
+  CHECK(names == std::vector<std::string>{"latest", "save-000001"});
+  CHECK(nn::load_checkpoint(directory.path(), other).config.at("save") == 1);
+  CHECK(other.w1.to_vector<double>() == model.w1.to_vector<double>());
+}
+
+TEST_CASE("a partial folder of a live process is left alone: it is a save in progress") {
+  TempDirectory directory;
+  TinyNetwork model(1);
+  nn::save_checkpoint(directory.path(), model, kConfig);
+  const std::string in_progress = fmt::format(".partial-save-000009-{}", getppid());
+  directory.write(in_progress + "/config.json", "{}");
+  nn::load_checkpoint(directory.path(), model);
+  CHECK(fs::exists(directory.file(in_progress)));
+}
+
+TEST_CASE("a directory in the flat layout of earlier versions still loads") {
+  TempDirectory directory;
+  TinyNetwork model(1), other(2);
+  nn::save_checkpoint(directory.file("new"), model, kConfig);
+  fs::create_directory(directory.file("flat"));
+  for (const char* file : {"config.json", "model.safetensors"}) {
+    fs::copy_file(nn::latest_checkpoint_folder(directory.file("new")) + "/" + file,
+                  directory.file(std::string("flat/") + file));
+  }
+  CHECK(nn::load_checkpoint(directory.file("flat"), other).config == kConfig);
+  CHECK(other.w2.to_vector<double>() == model.w2.to_vector<double>());
+}
+
+TEST_CASE("a `latest` that names something other than a save folder is refused") {
+  TempDirectory directory;
+  TinyNetwork model(1);
+  nn::save_checkpoint(directory.path(), model, kConfig);
+  directory.write("latest", "../../etc\n");
+  CHECK_THROWS_WITH_AS(nn::load_checkpoint(directory.path(), model),
+                       doctest::Contains("must name a save folder like \"save-000007\", got \"../../etc\""),
+                       nn::IoError);
 }

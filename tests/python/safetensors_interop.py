@@ -5,6 +5,8 @@ Run by tests/nn/test_safetensors.cpp with the venv's Python (tools/python_venv.s
   safetensors_interop.py check FILE   FILE was written by moegrad; check every name, dtype, shape,
                                       value and the metadata against what the C++ test wrote
   safetensors_interop.py write FILE   write FILE with safetensors.numpy.save_file, for moegrad to load
+  safetensors_interop.py write_dtypes FILE   the same with F16, BOOL, U8, I8, I16, I32 tensors, which
+                                      moegrad loads converted (numpy has no bfloat16)
 
 Exits 0 when all is well, 1 with a message naming each mismatch otherwise.
 """
@@ -65,10 +67,23 @@ def write(path):
     return []
 
 
+def write_dtypes(path):
+    # Mirrors the C++ test "F16, BOOL and small integers written by Python's safetensors ...".
+    save_file({
+        "f16": np.array([1.0, -2.5, 65504.0, 2.0**-24], dtype=np.float16),
+        "bool": np.array([True, False, True], dtype=np.bool_),
+        "u8": np.array([0, 255], dtype=np.uint8),
+        "i8": np.array([-128, 127], dtype=np.int8),
+        "i16": np.array([-32768, 32767], dtype=np.int16),
+        "i32": np.array([[-(2**31), 2**31 - 1]], dtype=np.int32),
+    }, path)
+    return []
+
+
 def main():
-    modes = {"check": check, "write": write}
+    modes = {"check": check, "write": write, "write_dtypes": write_dtypes}
     if len(sys.argv) != 3 or sys.argv[1] not in modes:
-        print(f"usage: {sys.argv[0]} check|write FILE", file=sys.stderr)
+        print(f"usage: {sys.argv[0]} check|write|write_dtypes FILE", file=sys.stderr)
         return 2
     problems = modes[sys.argv[1]](sys.argv[2])
     for problem in problems:

@@ -29,6 +29,30 @@ TEST_CASE("creation errors are clear") {
   CHECK_THROWS_AS(ones({2}).at({2}), IndexError);
 }
 
+TEST_CASE("a shape whose size does not fit in 64 bits is a ShapeError naming the op and the shape") {
+  // 2^31 x 2^31 elements fit in int64, but times 4 bytes is 2^64: the byte count is what wraps.
+  CHECK_THROWS_WITH_AS(zeros({std::int64_t{1} << 31, std::int64_t{1} << 31}),
+                       doctest::Contains("[zeros] shape [2147483648,2147483648] of 4-byte elements needs more bytes"),
+                       ShapeError);
+  // 2^80 elements: the element count itself wraps.
+  CHECK_THROWS_WITH_AS(zeros({std::int64_t{1} << 40, std::int64_t{1} << 40}),
+                       doctest::Contains("[zeros] shape [1099511627776,1099511627776] has more elements than fit"),
+                       ShapeError);
+  // No elements, but the strides of the two big axes would still wrap.
+  CHECK_THROWS_WITH_AS(ones({0, std::int64_t{1} << 40, std::int64_t{1} << 40}, kInt64), doctest::Contains("[ones]"),
+                       ShapeError);
+  CHECK_THROWS_WITH_AS(full({std::int64_t{1} << 62, 2}, 1.0, kFloat64), doctest::Contains("[full]"), ShapeError);
+  Generator generator(0);
+  CHECK_THROWS_WITH_AS(randn({std::int64_t{1} << 62, 4}, generator), doctest::Contains("[normal]"), ShapeError);
+  CHECK_THROWS_WITH_AS(Tensor::empty({std::int64_t{1} << 61}, kFloat64), doctest::Contains("[empty]"), ShapeError);
+  CHECK_THROWS_WITH_AS(numel_of({std::int64_t{1} << 32, std::int64_t{1} << 32}), doctest::Contains("[numel]"),
+                       ShapeError);
+  CHECK_THROWS_WITH_AS(arange(0.0, 1e300, 1.0), doctest::Contains("[arange]"), Error);
+  CHECK_THROWS_AS(zeros({2}).reshape({std::int64_t{1} << 32, std::int64_t{1} << 32}), ShapeError);
+  // The largest shapes that do fit are still fine to describe (no allocation for zero elements).
+  CHECK(zeros({0, std::int64_t{1} << 40}).numel() == 0);
+}
+
 TEST_CASE("the same seed gives the same numbers, another seed different ones") {
   Generator a(42), b(42), c(43);
   CHECK(randn({100}, a).to_vector<float>() == randn({100}, b).to_vector<float>());
