@@ -22,16 +22,18 @@ RoutingDecision DenseRouter::route(const Tensor& x, Generator& generator, const 
                                  const RandomDraws& draws) {
   detail::check_router_input("DenseRouter", x, config.dim, context);
   DType dtype = detail::router_dtype(x);
-  std::int64_t tokens = x.size(0), E = config.experts;
+  return dense_route_from_logits(matmul(x.to(dtype), gate_weight.to(dtype)));
+}
 
+RoutingDecision dense_route_from_logits(const Tensor& logits) {
+  std::int64_t tokens = logits.size(0), E = logits.size(1);
   // p = softmax(x · W_g): (T,E), and slot j of every token is expert j with gate p_j
-  Tensor logits = matmul(x.to(dtype), gate_weight.to(dtype));
   Tensor probabilities = softmax(logits, 1);
 
   RoutingDecision decision;
-  decision.expert_index = expand(reshape(arange(E, kInt64, x.device()), {1, E}), {tokens, E}).contiguous();
+  decision.expert_index = expand(reshape(arange(E, kInt64, logits.device()), {1, E}), {tokens, E}).contiguous();
   decision.gates = probabilities;
-  decision.dispatch_mask = detail::all_slots(tokens, E, x.device());
+  decision.dispatch_mask = detail::all_slots(tokens, E, logits.device());
   decision.probabilities = probabilities;
   decision.logits = logits;
   return decision;

@@ -10,6 +10,9 @@ struct DenseRouterConfig {
   double init_scale = 0.1;  // Switch's router init, std √(0.1/D)
 };
 
+// The dense mixture from gating logits (T,E): slot j of every token is expert j with gate softmax_j.
+RoutingDecision dense_route_from_logits(const Tensor& logits);
+
 class DenseRouter : public Router {
  public:
   explicit DenseRouter(const DenseRouterConfig& config, Generator& generator = default_generator());

@@ -40,12 +40,18 @@ RoutingDecision ExpertChoiceRouter::route(const Tensor& x, Generator& generator,
                                  const RandomDraws& draws) {
   detail::check_router_input("ExpertChoiceRouter", x, config.dim, context);
   DType dtype = detail::router_dtype(x);
-  std::int64_t tokens = x.size(0), E = config.experts;
+  std::int64_t tokens = x.size(0);
   Tensor mask = detail::token_mask_or_ones(context, tokens, dtype, x.device());  // (T)
+  // k_e depends on how many tokens are real: the one host read of this router (topk needs its k)
   std::int64_t k_e = tokens_per_expert(static_cast<std::int64_t>(sum(mask).item()));
+  return expert_choice_route_from_logits(matmul(x.to(dtype), gate_weight.to(dtype)), mask, k_e);
+}
+
+RoutingDecision expert_choice_route_from_logits(const Tensor& logits, const Tensor& token_mask, std::int64_t k_e) {
+  std::int64_t tokens = logits.size(0), E = logits.size(1);
+  Tensor mask = token_mask.defined() ? token_mask.to(logits.dtype()) : ones({tokens}, logits.dtype(), logits.device());
 
   // 1. S = softmax(X W_g) over experts: (T,E)
-  Tensor logits = matmul(x.to(dtype), gate_weight.to(dtype));
   Tensor S = softmax(logits, 1);
 
   // 2. each expert takes its k_e highest-scoring real tokens (padding scores -1, below any
@@ -54,10 +60,11 @@ RoutingDecision ExpertChoiceRouter::route(const Tensor& x, Generator& generator,
   Tensor picked = topk(scores, k_e, 0).indices;
 
   // 3. slot e of token t is used when expert e picked t: (T,E) 0/1
-  Tensor chosen = scatter_add(zeros({tokens, E}, kInt64, x.device()), 0, picked, ones({k_e, E}, kInt64, x.device()));
+  Tensor chosen = scatter_add(zeros({tokens, E}, kInt64, logits.device()), 0, picked,
+                              ones({k_e, E}, kInt64, logits.device()));
 
   RoutingDecision decision;
-  decision.expert_index = expand(reshape(arange(E, kInt64, x.device()), {1, E}), {tokens, E}).contiguous();
+  decision.expert_index = expand(reshape(arange(E, kInt64, logits.device()), {1, E}), {tokens, E}).contiguous();
   decision.gates = S;  // the combine weight is the score S_{t,e}
   decision.dispatch_mask = chosen;
   decision.probabilities = S;

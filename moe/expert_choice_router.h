@@ -11,6 +11,11 @@ struct ExpertChoiceRouterConfig {
   double init_scale = 0.1;       // the paper gives none here; Switch's router init, std √(0.1/D)
 };
 
+// Expert choice from gating logits (T,E): S = softmax over experts, each expert takes its k_e
+// highest-scoring real tokens (mask (T) or undefined); slot e of token t is expert e.
+RoutingDecision expert_choice_route_from_logits(const Tensor& logits, const Tensor& token_mask,
+                                                std::int64_t tokens_per_expert);
+
 class ExpertChoiceRouter : public Router {
  public:
   explicit ExpertChoiceRouter(const ExpertChoiceRouterConfig& config, Generator& generator = default_generator());

@@ -49,15 +49,28 @@ RoutingDecision GShardRouter::route(const Tensor& x, Generator& generator, const
 RoutingDecision GShardRouter::route_with_uniform(const Tensor& x, const Tensor& uniform_draws,
                                                  const TokenContext& context) {
   detail::check_router_input("GShardRouter", x, config.dim, context);
-  std::int64_t tokens = x.size(0), E = config.experts;
+  std::int64_t tokens = x.size(0);
   if (!uniform_draws.defined() || uniform_draws.shape() != Shape{tokens}) {
     throw ShapeError(fmt::format("[GShardRouter] uniform draws must be ({}), got {}", tokens,
                                  uniform_draws.defined() ? shape_str(uniform_draws.shape()) : std::string("undefined")));
   }
   DType dtype = detail::router_dtype(x);
+  Tensor logits = matmul(x.to(dtype), gate_weight.to(dtype));
+  return gshard_route_from_logits(logits, uniform_draws, detail::token_mask_or_ones(context, tokens, dtype, x.device()),
+                                  config.aux_loss_weight);
+}
+
+RoutingDecision gshard_route_from_logits(const Tensor& logits, const Tensor& uniform_draws, const Tensor& token_mask,
+                                         double aux_loss_weight) {
+  std::int64_t tokens = logits.size(0), E = logits.size(1);
+  DType dtype = logits.dtype();
+  if (E < 2 || !uniform_draws.defined() || uniform_draws.shape() != Shape{tokens}) {
+    throw ShapeError(fmt::format("[gshard_route_from_logits] needs logits (T,E) with E >= 2 and uniform draws (T), got "
+                                 "{} and {}", shape_str(logits.shape()),
+                                 uniform_draws.defined() ? shape_str(uniform_draws.shape()) : std::string("undefined")));
+  }
 
   // 1. g = softmax(w_g · x) over all experts: (T,E)
-  Tensor logits = matmul(x.to(dtype), gate_weight.to(dtype));
   Tensor g = softmax(logits, 1);
 
   // 2. top-2 and the normalisation by g1 + g2: (T,2), column 0 = (g1,e1), column 1 = (g2,e2)
@@ -66,17 +79,16 @@ RoutingDecision GShardRouter::route_with_uniform(const Tensor& x, const Tensor& 
 
   // 3. random routing: keep the second expert when 2·g2 > u, i.e. with probability min(1, 2·g2)
   Tensor second_kept = gt(narrow(gates, 1, 1, 1).detach() * 2.0, reshape(uniform_draws.to(dtype), {tokens, 1}));
-  Tensor dispatch = concat({ones({tokens, 1}, kInt64, x.device()), second_kept.to(kInt64)}, 1);  // (T,2)
+  Tensor dispatch = concat({ones({tokens, 1}, kInt64, logits.device()), second_kept.to(kInt64)}, 1);  // (T,2)
 
   // 4. the auxiliary loss over real tokens, at the reference code's scale
-  Tensor mask = detail::token_mask_or_ones(context, tokens, dtype, x.device());
-  Tensor aux = gshard_aux_loss(g, mask) * (config.aux_loss_weight * static_cast<double>(E * E));
+  Tensor aux = gshard_aux_loss(g, token_mask) * (aux_loss_weight * static_cast<double>(E * E));
 
   RoutingDecision decision;
   decision.expert_index = top.indices;
   decision.gates = gates;
   decision.dispatch_mask = dispatch;
-  decision.capacity_mask = detail::all_slots(tokens, 2, x.device());  // the paper counts every second choice
+  decision.capacity_mask = detail::all_slots(tokens, 2, logits.device());  // the paper counts every second choice
   decision.probabilities = g;
   decision.logits = logits;
   decision.aux_loss = aux;

@@ -12,6 +12,12 @@ struct GShardRouterConfig {
   double init_scale = 0.1;  // the paper gives no router init; we use Switch's (std √(0.1/D))
 };
 
+// Algorithm 1 from gating logits (T,E) on: softmax, top-2 normalised by g1 + g2, the random test
+// 2·g2 > u with u (T) handed in, and the aux loss (weight on E²·ℓ_aux) over the real tokens of the
+// mask ((T) or undefined). Every second choice takes a capacity place (capacity_mask), sent or not.
+RoutingDecision gshard_route_from_logits(const Tensor& logits, const Tensor& uniform_draws, const Tensor& token_mask,
+                                         double aux_loss_weight);
+
 class GShardRouter : public Router {
  public:
   explicit GShardRouter(const GShardRouterConfig& config, Generator& generator = default_generator());

@@ -51,13 +51,12 @@ RoutingDecision NoisyTopKRouter::route(const Tensor& x, Generator& generator, co
 RoutingDecision NoisyTopKRouter::route_with_noise(const Tensor& x, const Tensor& noise, const TokenContext& context) {
   detail::check_router_input("NoisyTopKRouter", x, config.dim, context);
   DType dtype = detail::router_dtype(x);
-  std::int64_t tokens = x.size(0), k = config.k;
+  std::int64_t tokens = x.size(0);
   if (noise.defined() && noise.shape() != Shape{tokens, config.experts}) {
     throw ShapeError(fmt::format("[NoisyTopKRouter] noise must be (T,E) = ({},{}), got {}", tokens, config.experts,
                                  shape_str(noise.shape())));
   }
   Tensor input = x.to(dtype);
-  Tensor mask = detail::token_mask_or_ones(context, tokens, dtype, x.device());
 
   // 1. clean logits x·W_g and, in training, H = clean + N(0,1) · (Softplus(x·W_noise) + 1e-2): (T,E)
   Tensor clean_logits = matmul(input, gate_weight.to(dtype));
@@ -66,6 +65,15 @@ RoutingDecision NoisyTopKRouter::route_with_noise(const Tensor& x, const Tensor&
     noise_std = softplus(matmul(input, noise_weight.to(dtype))) + config.min_noise_std;
     noisy_logits = clean_logits + noise.to(dtype) * noise_std;
   }
+  return noisy_topk_route_from_logits(clean_logits, noisy_logits, noise_std,
+                                      detail::token_mask_or_ones(context, tokens, dtype, x.device()), config);
+}
+
+RoutingDecision noisy_topk_route_from_logits(const Tensor& clean_logits, const Tensor& noisy_logits,
+                                             const Tensor& noise_std, const Tensor& mask,
+                                             const NoisyTopKRouterConfig& config) {
+  std::int64_t tokens = clean_logits.size(0), k = config.k;
+  DType dtype = clean_logits.dtype();
 
   // 2. KeepTopK then Softmax over the k kept values: (T,k). For k = 1, see the header comment.
   ValuesIndices top = topk(noisy_logits, k, 1);
@@ -73,18 +81,18 @@ RoutingDecision NoisyTopKRouter::route_with_noise(const Tensor& x, const Tensor&
   Tensor gates = k == 1 ? gather(all_expert_softmax, 1, top.indices) : softmax(top.values, 1);
 
   // 3. G(x) as a (T,E) matrix (zeros off the top k) for the importance loss
-  Tensor dense_gates = scatter_add(zeros({tokens, config.experts}, dtype, x.device()), 1, top.indices, gates);
+  Tensor dense_gates = scatter_add(zeros({tokens, config.experts}, dtype, clean_logits.device()), 1, top.indices, gates);
   Tensor loss = importance_loss(dense_gates, mask, config.importance_weight);
 
   // 4. the load loss through the normal-CDF estimator (needs noise, and k < E to have a threshold)
-  if (noise.defined() && k < config.experts) {
+  if (noise_std.defined() && k < config.experts) {
     loss = loss + load_loss(clean_logits, noisy_logits, noise_std, k, mask, config.load_weight);
   }
 
   RoutingDecision decision;
   decision.expert_index = top.indices;
   decision.gates = gates;
-  decision.dispatch_mask = detail::all_slots(tokens, k, x.device());
+  decision.dispatch_mask = detail::all_slots(tokens, k, clean_logits.device());
   decision.probabilities = all_expert_softmax;
   decision.logits = noisy_logits;
   decision.aux_loss = loss;

@@ -13,6 +13,14 @@ struct NoisyTopKRouterConfig {
   double min_noise_std = 1e-2;       // added to Softplus(x W_noise) in the reference code
 };
 
+// Noisy top-k from its logits on: clean (T,E) = x·W_g, noisy (T,E) = H(x) (equal to clean without
+// noise), noise_std (T,E) = Softplus(x·W_noise) + min (undefined without noise): KeepTopK, the
+// softmax over the kept values, the importance loss and, with noise, the load loss, over the real
+// tokens of the mask ((T) or undefined).
+RoutingDecision noisy_topk_route_from_logits(const Tensor& clean_logits, const Tensor& noisy_logits,
+                                             const Tensor& noise_std, const Tensor& token_mask,
+                                             const NoisyTopKRouterConfig& config);
+
 class NoisyTopKRouter : public Router {
  public:
   explicit NoisyTopKRouter(const NoisyTopKRouterConfig& config);

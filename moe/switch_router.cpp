@@ -59,7 +59,12 @@ RoutingDecision SwitchRouter::route_with_jitter(const Tensor& x, const Tensor& j
   Tensor router_input = x.to(dtype);
   if (jitter.defined()) router_input = router_input * jitter.to(dtype);
   Tensor logits = matmul(router_input, router_weight.to(dtype));
+  return switch_route_from_logits(logits, detail::token_mask_or_ones(context, tokens, dtype, x.device()),
+                                  config.balance_alpha);
+}
 
+RoutingDecision switch_route_from_logits(const Tensor& logits, const Tensor& token_mask, double balance_alpha) {
+  std::int64_t tokens = logits.size(0);
   // 2. p = softmax(h), the one softmax of this router: (T,E)
   Tensor probabilities = softmax(logits, 1);
 
@@ -67,13 +72,12 @@ RoutingDecision SwitchRouter::route_with_jitter(const Tensor& x, const Tensor& j
   ValuesIndices top = topk(probabilities, 1, 1);
 
   // 4. the balance loss over real tokens, eq. (4)
-  Tensor mask = detail::token_mask_or_ones(context, tokens, dtype, x.device());
-  Tensor balance = switch_balance_loss(probabilities, mask, config.balance_alpha);
+  Tensor balance = switch_balance_loss(probabilities, token_mask, balance_alpha);
 
   RoutingDecision decision;
   decision.expert_index = top.indices;
   decision.gates = top.values;
-  decision.dispatch_mask = detail::all_slots(tokens, 1, x.device());
+  decision.dispatch_mask = detail::all_slots(tokens, 1, logits.device());
   decision.probabilities = probabilities;
   decision.logits = logits;
   decision.aux_loss = balance;

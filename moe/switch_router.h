@@ -12,6 +12,11 @@ struct SwitchRouterConfig {
   double init_scale = 0.1;       // std = √(init_scale / D), Switch §2.4
 };
 
+// Switch routing from router logits (T,E) on: softmax, top-1 with the probability as the gate, and
+// the balance loss α·N·Σ f_i P_i over the tokens the mask marks real ((T) or undefined: all real).
+// A reader or a test feeds exact logits here.
+RoutingDecision switch_route_from_logits(const Tensor& logits, const Tensor& token_mask, double balance_alpha);
+
 class SwitchRouter : public Router {
  public:
   explicit SwitchRouter(const SwitchRouterConfig& config, Generator& generator = default_generator());

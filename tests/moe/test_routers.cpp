@@ -261,3 +261,38 @@ TEST_CASE("gshard with every uniform draw 0 keeps every second choice (plain top
   CHECK(d.dispatch_mask.to_vector<std::int64_t>() == std::vector<std::int64_t>{1, 1, 1, 1});
   check_close(d.gates, {0.625, 0.375, 0.625, 0.375}, 1e-12);
 }
+
+TEST_CASE("each router decides from exact logits: numbers worked by hand") {
+  // Switch: p = softmax([0, ln 3]) = [1/4, 3/4] and softmax([ln 2, 0]) = [2/3, 1/3]: experts 1, 0 with
+  // gates 3/4, 2/3; f = [1/2, 1/2], P = [(1/4 + 2/3)/2, (3/4 + 1/3)/2] = [11/24, 13/24]:
+  // α·N·Σ f P = α · 2 · (11/48 + 13/48) = α
+  Tensor logits = from_vector(std::vector<double>{0, std::log(3.0), std::log(2.0), 0}, {2, 2});
+  RoutingDecision s = switch_route_from_logits(logits, Tensor(), 0.01);
+  check_close(s.expert_index, {1, 0});
+  check_close(s.gates, {0.75, 2.0 / 3.0}, 1e-12);
+  check_close(s.aux_loss, {0.01}, 1e-12);
+  // GShard: g = softmax([ln 6, ln 3, ln 1]) = [.6, .3, .1]; top-2 normalised: [2/3, 1/3];
+  // the second expert is kept when 2·(1/3) > u: u = 0.5 keeps it, u = 0.9 does not
+  Tensor three = from_vector(std::vector<double>{std::log(6.0), std::log(3.0), 0.0, std::log(6.0), std::log(3.0), 0.0}, {2, 3});
+  RoutingDecision g = gshard_route_from_logits(three, from_vector(std::vector<double>{0.5, 0.9}), Tensor(), 1e-2);
+  check_close(g.expert_index, {0, 1, 0, 1});
+  check_close(g.gates, {2.0 / 3.0, 1.0 / 3.0, 2.0 / 3.0, 1.0 / 3.0}, 1e-12);
+  check_close(g.dispatch_mask, {1, 1, 1, 0});
+  check_close(g.capacity_mask, {1, 1, 1, 1});
+  // ℓ_aux = (1/E) Σ_e (c_e/S) m_e: c = [2,0,0] first choices, m = [.6,.3,.1]: (1/3)(1 · .6) = .2;
+  // weighted 1e-2 · E² = 0.09 -> 0.018
+  check_close(g.aux_loss, {0.018}, 1e-12);
+  // noisy top-k without noise: KeepTopK(2) of [1, 3, 2] = experts 1, 2, gates softmax([3, 2])
+  NoisyTopKRouterConfig noisy_config;
+  noisy_config.experts = 3;
+  noisy_config.k = 2;
+  Tensor clean = from_vector(std::vector<double>{1, 3, 2}, {1, 3});
+  RoutingDecision n = noisy_topk_route_from_logits(clean, clean, Tensor(), Tensor(), noisy_config);
+  check_close(n.expert_index, {1, 2});
+  double e1 = std::exp(1.0);
+  check_close(n.gates, {e1 / (e1 + 1.0), 1.0 / (e1 + 1.0)}, 1e-12);
+  // dense: every expert, gate = softmax
+  check_close(dense_route_from_logits(logits).gates, {0.25, 0.75, 2.0 / 3.0, 1.0 / 3.0}, 1e-12);
+  // expert choice, k_e = 1: expert 0 picks token 1 (2/3 > 1/4), expert 1 picks token 0 (3/4 > 1/3)
+  check_close(expert_choice_route_from_logits(logits, Tensor(), 1).dispatch_mask, {0, 1, 1, 0});
+}
