@@ -9,22 +9,12 @@
 #include <chrono>
 #include <vector>
 
+#include "bench/timing.h"
 #include "moegrad.h"
 
 using namespace moegrad;
-
-namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-}  // namespace
+using bench::median;
+using bench::seconds_since;
 
 int main() {
   fmt::print("{:>6} {:>6} {:>12} {:>12} {:>10} {:>8}\n", "shape", "rounds", "cblas ms", "moegrad ms", "GFLOP/s", "ratio");

@@ -15,22 +15,16 @@
 #include <cstdlib>
 #include <vector>
 
+#include "bench/timing.h"
 #include "moe/gshard_router.h"
 #include "moe/moe_layer.h"
 #include "moegrad.h"
 
 using namespace moegrad;
+using bench::median;
+using bench::seconds_since;
 
 namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 
 struct Timing {
   std::vector<double> forward, backward;
