@@ -41,7 +41,8 @@ class Module {
   void to(DType dtype);
 
   // Parameters and buffers by dotted name. load_state_dict copies values into the existing
-  // tensors; strict mode names every missing, unexpected and shape-mismatched key in one error.
+  // tensors; strict mode names every missing, unexpected, shape- and dtype-mismatched key in one
+  // error (non-strict mode casts another dtype to the model's).
   StateDict state_dict() const;
   void load_state_dict(const StateDict& state, bool strict = true);
 

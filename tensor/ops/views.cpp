@@ -48,8 +48,9 @@ Shape infer_shape(const char* op, const Tensor& x, const Shape& requested) {
       unknown_axis = static_cast<std::int64_t>(i);
     } else if (shape[i] < 0) {
       throw ShapeError(fmt::format("[{}] shape {} has a negative size", op, shape_str(requested)));
-    } else {
-      known *= shape[i];
+    } else if (__builtin_mul_overflow(known, shape[i], &known)) {
+      throw ShapeError(fmt::format("[{}] shape {} has more elements than fit in a 64-bit count", op,
+                                   shape_str(requested)));
     }
   }
   if (unknown_axis >= 0) {
