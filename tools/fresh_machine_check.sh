@@ -56,15 +56,18 @@ fi
 bind /proc "$root/proc"
 bind /dev "$root/dev"
 bind /dev/pts "$root/dev/pts"
-bind "$repo" "$root/mnt/moegrad-origin" ro
+# The "remote" a newcomer clones: a bare copy of this checkout's committed branch (a worktree's .git
+# points outside the root, so the folder itself cannot be cloned from inside).
+branch=$(git -C "$repo" rev-parse --abbrev-ref HEAD)
+git clone -q --bare --branch "$branch" "$repo" "$root/srv/moegrad.git"
 in_root() { chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
   ${PIP_CERT:+PIP_CERT=$PIP_CERT} bash -c "$1"; }
 
 step "the README's bootstrap line: apt-get update && apt-get install -y git make"
 in_root "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq git make >/dev/null && git --version && make --version | head -n 1"
 
-step "git clone (HEAD of $repo: $(git -C "$repo" rev-parse --short HEAD))"
-in_root "git config --global --add safe.directory '*' && git clone -q /mnt/moegrad-origin /root/moegrad && git -C /root/moegrad log --oneline -1"
+step "git clone (branch $branch of $repo)"
+in_root "git clone -q /srv/moegrad.git /root/moegrad && git -C /root/moegrad log --oneline -1"
 
 results=()
 for command in "make demo" "make test"; do
