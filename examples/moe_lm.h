@@ -147,7 +147,7 @@ inline LmResult train_lm(nn::GptModel& model, const LmExperiment& run, const Cha
   LmResult result;
   result.parameters = moe::count_parameters(model, run.experts_per_token);
 
-  nn::AdamOptions adamw;
+  nn::AdamWOptions adamw;
   adamw.lr = run.lr;
   adamw.weight_decay = 0.01;
   nn::AdamW optimizer(model.parameters(), adamw);

@@ -205,7 +205,7 @@ int main(int argc, char** argv) {
       std::unique_ptr<PatchClassifier> model = make_model(kinds[k], settings, vanilla_hidden, generator);
       moe::ParameterCounts counts = moe::count_parameters(*model, settings.router == "top1" ? 1.0 : 2.0);
       parameter_counts[k] = counts.total, activated[k] = counts.activated;
-      nn::AdamOptions adamw;
+      nn::AdamWOptions adamw;
       adamw.lr = learning_rate;
       adamw.weight_decay = 0.01;
       nn::AdamW optimizer(model->parameters(), adamw);

@@ -104,12 +104,19 @@ TEST_CASE("the written bytes follow the format: length, sorted names, packed off
   CHECK((b[0] == 1.0f && b[1] == 2.0f));
 }
 
-TEST_CASE("a file with no tensors is an 8-byte header of {} and spaces, and loads empty") {
+TEST_CASE("a file with no tensors is an 8-byte header of the format metadata and spaces, and loads empty") {
   std::string bytes = nn::safetensors_bytes({});
-  CHECK(bytes == file_with_header("{}      "));
+  CHECK(bytes == file_with_header(R"({"__metadata__":{"format":"pt"}})"));  // 32 bytes: no padding needed
   nn::SafetensorsFile file = nn::load_safetensors_from_bytes(bytes, "empty");
   CHECK(file.tensors.empty());
-  CHECK(file.metadata.empty());
+  CHECK(file.metadata == std::map<std::string, std::string>{{"format", "pt"}});
+}
+
+TEST_CASE("the writer puts format pt in the metadata and keeps a format the caller gives") {
+  CHECK(nn::load_safetensors_from_bytes(nn::safetensors_bytes({{"w", zeros({1})}}), "default").metadata ==
+        std::map<std::string, std::string>{{"format", "pt"}});
+  CHECK(nn::load_safetensors_from_bytes(nn::safetensors_bytes({{"w", zeros({1})}}, {{"format", "np"}}), "given")
+            .metadata == std::map<std::string, std::string>{{"format", "np"}});
 }
 
 TEST_CASE("save_safetensors refuses an undefined tensor and the reserved name __metadata__") {
