@@ -11,6 +11,7 @@
 
 #include "nn/safetensors.h"
 #include "tests/helpers.h"
+#include "tests/python_script.h"
 #include "tests/temp_directory.h"
 
 using namespace moegrad;
@@ -249,36 +250,9 @@ TEST_CASE("a save into a directory that does not exist is an IoError naming the 
 
 namespace {
 
-// The repository root: the nearest folder above the test binary (or the working directory) that
-// holds tools/python_venv.sh.
-fs::path repository_root() {
-  std::error_code error;
-  for (fs::path start : {fs::read_symlink("/proc/self/exe", error).parent_path(), fs::current_path()}) {
-    for (fs::path folder = start; !folder.empty(); folder = folder.parent_path()) {
-      if (fs::exists(folder / "tools" / "python_venv.sh")) return folder;
-      if (folder == folder.parent_path()) break;
-    }
-  }
-  return {};
-}
-
-// Runs tests/python/safetensors_interop.py <mode> <file> in the venv; fails the test, with the
-// script's output, unless it exits 0.
+// Runs tests/python/safetensors_interop.py <mode> <file> in the venv (tests/python_script.h).
 void run_interop_script(const std::string& mode, const std::string& file, const TempDirectory& directory) {
-  const fs::path root = repository_root();
-  REQUIRE_MESSAGE(!root.empty(), "cannot find the repository root (a folder holding tools/python_venv.sh)");
-  const char* venv_variable = std::getenv("MOEGRAD_VENV");
-  const fs::path venv = venv_variable ? fs::path(venv_variable) : root / "build" / "venv";
-  const fs::path python = venv / "bin" / "python";
-  REQUIRE_MESSAGE(fs::exists(python), "no Python venv at " << venv.string() << ": run tools/python_venv.sh (it "
-                                      "creates build/venv with safetensors and numpy from PyPI), then rerun the tests");
-  const std::string log = directory.file(mode + ".log");
-  const std::string command = fmt::format("'{}' '{}' {} '{}' > '{}' 2>&1", python.string(),
-                                          (root / "tests/python/safetensors_interop.py").string(), mode, file, log);
-  const int status = std::system(command.c_str());
-  INFO("command: " << command);
-  INFO("output:\n" << read_text(log));
-  REQUIRE(status == 0);
+  run_python_script("safetensors_interop.py", fmt::format("{} '{}'", mode, file), directory.file(mode + ".log"));
 }
 
 }  // namespace
