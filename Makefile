@@ -67,33 +67,36 @@ RUN_ENV := ASAN_OPTIONS=protect_shadow_gap=0:detect_leaks=1 UBSAN_OPTIONS=print_
 # `demo: deps $(EXAMPLES)` is not enough: under -j make starts compiling beside the apt-get run,
 # before fmt/format.h exists. At the top level nothing runs in parallel; the inner make does.
 PUBLIC_TARGETS := all test demo smoke bench examples install venv deps
-.PHONY: $(PUBLIC_TARGETS) build-all run-tests test-install run-demo run-smoke run-bench install-files clean
+.PHONY: $(PUBLIC_TARGETS) build-all run-tests run-demo run-smoke run-bench install-files clean
+# `make test demo` runs one after the other (two apt-get runs at once would fight over the lock);
+# a file target typed directly (make -j2 build/libmoegrad.a) still builds in parallel.
 ifeq ($(MAKELEVEL),0)
+ifneq ($(filter $(PUBLIC_TARGETS),$(or $(MAKECMDGOALS),all)),)
 .NOTPARALLEL:
 endif
-INNER_MAKE = @$(MAKE) --no-print-directory
+endif
 
 all:
 	@tools/install_deps.sh build
-	$(INNER_MAKE) build-all
+	@$(MAKE) --no-print-directory build-all
 test:
 	@tools/install_deps.sh build python install-check
-	$(INNER_MAKE) run-tests
+	@$(MAKE) --no-print-directory run-tests
 demo:
 	@tools/install_deps.sh build examples
-	$(INNER_MAKE) run-demo
+	@$(MAKE) --no-print-directory run-demo
 smoke:
 	@tools/install_deps.sh build examples
-	$(INNER_MAKE) run-smoke
+	@$(MAKE) --no-print-directory run-smoke
 bench:
 	@tools/install_deps.sh build
-	$(INNER_MAKE) run-bench
+	@$(MAKE) --no-print-directory run-bench
 examples:
 	@tools/install_deps.sh build
-	$(INNER_MAKE) $(EXAMPLES)
+	@$(MAKE) --no-print-directory $(EXAMPLES)
 install:
 	@tools/install_deps.sh build
-	$(INNER_MAKE) install-files
+	@$(MAKE) --no-print-directory install-files
 venv:
 	@tools/install_deps.sh python
 	@tools/python_venv.sh

@@ -43,8 +43,12 @@ echo "root made in $((SECONDS - start)) s"
 # This machine's network setup, so the root reaches the same mirrors: DNS, the CA bundle (a proxy
 # may re-sign TLS), pip's configuration and apt's sources. Nothing of moegrad's is copied in.
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# The bundle goes in twice: as the bundle itself, and as a local certificate, so that when make's
+# apt-get installs ca-certificates and it rebuilds the bundle, this machine's CAs stay in it.
 if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
-  mkdir -p "$root/etc/ssl/certs" && cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/"
+  mkdir -p "$root/etc/ssl/certs" "$root/usr/local/share/ca-certificates"
+  cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/"
+  cp /etc/ssl/certs/ca-certificates.crt "$root/usr/local/share/ca-certificates/this-machine.crt"
 fi
 for pip_config in /etc/pip.conf /etc/xdg/pip/pip.conf "$HOME/.config/pip/pip.conf" "$HOME/.pip/pip.conf"; do
   if [ -f "$pip_config" ]; then mkdir -p "$root$(dirname "$pip_config")" && cp "$pip_config" "$root$pip_config"; fi
