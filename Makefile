@@ -7,7 +7,10 @@
 #   make install      library, headers, moegrad.pc and the CMake package under PREFIX (/usr/local)
 #   make test SANITIZE=1   the suite under AddressSanitizer + UndefinedBehaviorSanitizer
 # Options: CUDA=auto|1|0 (auto: compile cuda/ when nvcc is on PATH), CXX, NVCC, PREFIX.
+# Parallel by default; set once at the top level, so the inner make (see below) shares its jobserver.
+ifeq ($(MAKELEVEL),0)
 MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
+endif
 CXX ?= g++
 NVCC ?= nvcc
 CUDA ?= auto
@@ -131,6 +134,10 @@ $(BUILD)/obj/%.o: %.cu
 $(TEST_BIN): $(TEST_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) $(TEST_OBJS) $(LIB) $(LDLIBS) -o $@
+
+# Keep the example and bench objects: reached only through the pattern rules below, make would
+# delete them as intermediate files after each link, and the next make would compile them again.
+.SECONDARY: $(EXAMPLES:$(BUILD)/examples/%=$(BUILD)/obj/examples/%.o) $(BENCHES:$(BUILD)/bench/%=$(BUILD)/obj/bench/%.o)
 
 $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(LIB)
 	@mkdir -p $(dir $@)

@@ -13,6 +13,7 @@ trap 'rm -rf "$work"' EXIT
 log="$work/log"
 prefix="$work/prefix"
 version=$(cat "$root/VERSION")
+: >"$log"
 
 fail() {
   echo "install check: FAIL: $1" >&2
@@ -20,6 +21,12 @@ fail() {
   exit 1
 }
 
+# The README shows the program verbatim; a change to one without the other fails here.
+python3 - "$root/examples/own_program/main.cpp" "$root/README.md" <<'EOF' || fail "README.md does not show examples/own_program/main.cpp verbatim"
+import sys
+program, readme = (open(path).read() for path in sys.argv[1:])
+sys.exit(0 if f"```cpp\n{program}```" in readme else 1)
+EOF
 "$root/tools/install.sh" "$prefix" "$library" "$version" "$cuda_libs" >"$log" 2>&1 || fail "tools/install.sh"
 cp "$root/examples/own_program/main.cpp" "$root/examples/own_program/CMakeLists.txt" "$work/"
 cd "$work" || exit 1
