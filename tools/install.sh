@@ -2,7 +2,7 @@
 # `make install`: copies the library and its headers under PREFIX and writes the files that tell
 # compilers where they are:
 #   PREFIX/lib/libmoegrad.a                        a regular static archive
-#   PREFIX/include/moegrad/<folder>/<name>.h       tensor/, autograd/, nn/, data/, train/, moe/, distill/
+#   PREFIX/include/moegrad/<folder>/<name>.h       tensor/, autograd/, nn/, data/, train/, moe/, (distill/, ...)
 #   PREFIX/include/moegrad/moegrad.h               the umbrella: every header above
 #   PREFIX/lib/pkgconfig/moegrad.pc                pkg-config --cflags --libs moegrad
 #   PREFIX/lib/cmake/moegrad/moegrad{Config,ConfigVersion}.cmake   find_package(moegrad), moegrad::moegrad
@@ -14,7 +14,13 @@ set -euo pipefail
 prefix=$1 library=$2 version=$3 cuda_libs=${4:-}
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 destination="${DESTDIR:-}$prefix"
-folders=(tensor autograd nn data train moe distill)
+# Every top-level folder with headers is public API except these, so a new one (distill/) joins alone.
+not_public=" examples tests bench cuda build tools packaging "
+folders=()
+for folder in "$root"/*/; do
+  folder=$(basename "$folder")
+  if [[ "$not_public" != *" $folder "* ]] && compgen -G "$root/$folder/*.h" >/dev/null; then folders+=("$folder"); fi
+done
 
 install -d "$destination/lib/pkgconfig" "$destination/lib/cmake/moegrad" "$destination/include/moegrad"
 install -m 644 "$library" "$destination/lib/libmoegrad.a"
@@ -29,7 +35,6 @@ umbrella="$destination/include/moegrad/moegrad.h"
   echo "#pragma once"
 } >"$umbrella"
 for folder in "${folders[@]}"; do
-  [ -d "$root/$folder" ] || continue
   for header in "$root/$folder"/*.h; do
     [ -e "$header" ] || continue
     relative=${header#"$root/"}
