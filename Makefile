@@ -1,15 +1,22 @@
 # moegrad build. Targets:
-#   make              static library build/libmoegrad.a and the test binary
-#   make test         build and run the test suite (ends with "tests: N passed, M failed")
+#   make              static library build/libmoegrad.a, the test binary and the examples
+#   make test         build, check an installed copy (tools/test_install.sh), then run the test
+#                     suite (its last line: "tests: N passed, M failed")
 #   make demo         build, then a tour: every paper's example in --quick mode and one table
 #   make bench        benchmarks (ratios against raw BLAS, side by side in one run)
+#   make install      library, headers, moegrad.pc and the CMake package under PREFIX (/usr/local)
 #   make test SANITIZE=1   the suite under AddressSanitizer + UndefinedBehaviorSanitizer
-# Options: CUDA=auto|1|0 (auto: compile cuda/ when nvcc is on PATH), CXX, NVCC.
+# Options: CUDA=auto|1|0 (auto: compile cuda/ when nvcc is on PATH), CXX, NVCC, PREFIX.
+# Parallel by default; set once at the top level, so the inner make (see below) shares its jobserver.
+ifeq ($(MAKELEVEL),0)
 MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
+endif
 CXX ?= g++
 NVCC ?= nvcc
 CUDA ?= auto
 SANITIZE ?= 0
+PREFIX ?= /usr/local
+VERSION := $(shell cat VERSION)
 
 ifeq ($(SANITIZE),1)
   BUILD ?= build/sanitize
@@ -37,7 +44,8 @@ ifeq ($(CUDA_ON),1)
   CU_SRCS := $(wildcard cuda/*.cu)
   LIB_SRCS += $(filter-out cuda/no_cuda.cpp,$(wildcard cuda/*.cpp))
   CXXFLAGS += -DMOEGRAD_CUDA -isystem $(CUDA_HOME)/include
-  LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart
+  CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart
+  LDLIBS += $(CUDA_LIBS)
   NVCCFLAGS := -std=c++17 -O3 -I. -DMOEGRAD_CUDA -Xcompiler -fopenmp \
                -gencode arch=compute_90,code=sm_90 -gencode arch=compute_80,code=sm_80 -MMD -MP
 else
@@ -55,17 +63,65 @@ BENCHES := $(patsubst bench/%.cpp,$(BUILD)/bench/%,$(wildcard bench/*.cpp))
 # ASan and the CUDA runtime disagree about the shadow gap; harmless without a GPU.
 RUN_ENV := ASAN_OPTIONS=protect_shadow_gap=0:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 OMP_NUM_THREADS=2
 
-.PHONY: all deps venv test demo bench examples smoke clean
-all: deps $(LIB) $(TEST_BIN) $(EXAMPLES)
+# ---------------- the targets people type ----------------
+# Each one first installs the Debian packages its work needs (tools/install_deps.sh, by group:
+# build, examples = gnuplot and the data sets, python = the venv's interpreter, install-check =
+# cmake), then starts a second make for the build itself. A prerequisite list such as
+# `demo: deps $(EXAMPLES)` is not enough: under -j make starts compiling beside the apt-get run,
+# before fmt/format.h exists. At the top level nothing runs in parallel; the inner make does.
+PUBLIC_TARGETS := all test demo smoke bench examples install venv deps
+.PHONY: $(PUBLIC_TARGETS) build-all run-tests run-demo run-smoke run-bench install-files clean
+# `make test demo` runs one after the other (two apt-get runs at once would fight over the lock);
+# a file target typed directly (make -j2 build/libmoegrad.a) still builds in parallel.
+ifeq ($(MAKELEVEL),0)
+ifneq ($(filter $(PUBLIC_TARGETS),$(or $(MAKECMDGOALS),all)),)
+.NOTPARALLEL:
+endif
+endif
 
+all:
+	@tools/install_deps.sh build
+	@$(MAKE) --no-print-directory build-all
+test:
+	@tools/install_deps.sh build python install-check
+	@$(MAKE) --no-print-directory run-tests
+demo:
+	@tools/install_deps.sh build examples
+	@$(MAKE) --no-print-directory run-demo
+smoke:
+	@tools/install_deps.sh build examples
+	@$(MAKE) --no-print-directory run-smoke
+bench:
+	@tools/install_deps.sh build
+	@$(MAKE) --no-print-directory run-bench
+examples:
+	@tools/install_deps.sh build
+	@$(MAKE) --no-print-directory $(EXAMPLES)
+install:
+	@tools/install_deps.sh build
+	@$(MAKE) --no-print-directory install-files
+venv:
+	@tools/install_deps.sh python
+	@tools/python_venv.sh
 deps:
-	@tools/install_deps.sh
+	@tools/install_deps.sh build examples python install-check
 
-# A thin archive (T): it stores paths, so tensor/cpu/softmax.o and tensor/ops/softmax.o, which
-# share a base name, both stay in it (a plain archive keeps one member per base name).
+# ---------------- the build ----------------
+build-all: $(LIB) $(TEST_BIN) $(EXAMPLES)
+
+# A regular archive keeps one member per file name, and tensor/cpu/softmax.o and
+# tensor/ops/softmax.o share one; so the members are hard links named after the whole source path
+# (tensor-cpu-softmax.o). A thin archive (ar T) would avoid that, but it only stores paths and
+# breaks once copied out of the tree.
 $(LIB): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcsT $@ $^
+	@rm -rf $(BUILD)/archive $@ && mkdir -p $(BUILD)/archive
+	@for object in $^; do ln -f "$$object" "$(BUILD)/archive/$$(echo "$${object#$(BUILD)/obj/}" | tr / -)"; done
+	ar rcs $@ $(BUILD)/archive/*.o
+
+# The one place the version lives is the file VERSION (moegrad::version(), moegrad.pc, CMake).
+$(BUILD)/obj/tensor/version.o: VERSION
+$(BUILD)/obj/tensor/version.o: CXXFLAGS += -DMOEGRAD_VERSION='"$(VERSION)"'
 
 $(BUILD)/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)
@@ -79,6 +135,10 @@ $(TEST_BIN): $(TEST_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) $(TEST_OBJS) $(LIB) $(LDLIBS) -o $@
 
+# Keep the example and bench objects: reached only through the pattern rules below, make would
+# delete them as intermediate files after each link, and the next make would compile them again.
+.SECONDARY: $(EXAMPLES:$(BUILD)/examples/%=$(BUILD)/obj/examples/%.o) $(BENCHES:$(BUILD)/bench/%=$(BUILD)/obj/bench/%.o)
+
 $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
@@ -87,23 +147,30 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
 
-examples: deps $(EXAMPLES)
-
-# The Python side (safetensors interop test): build/venv with safetensors + numpy from PyPI.
-venv:
+# The test binary runs last, so that its summary line ends the output. Before it: the Python venv
+# (safetensors, torch and numpy from PyPI, for the interop tests) and an installed copy of the
+# library in a temporary prefix, against which the README's own program is built and run.
+run-tests: $(TEST_BIN) $(LIB)
 	@tools/python_venv.sh
-
-test: deps venv $(TEST_BIN)
+ifeq ($(SANITIZE),1)
+	@echo "install check: skipped under SANITIZE=1 (the plain make test runs it)"
+else
+	@tools/test_install.sh "$(LIB)" "$(CUDA_LIBS)"
+endif
 	$(RUN_ENV) $(TEST_BIN)
 
-demo: deps $(EXAMPLES)
+# The installed files, from tools/install.sh (it writes the .pc and the CMake files from VERSION).
+install-files: $(LIB)
+	@tools/install.sh "$(PREFIX)" $(LIB) "$(VERSION)" "$(CUDA_LIBS)"
+
+run-demo: $(EXAMPLES)
 	@tools/tour.sh $(BUILD)
 
 # Every example in --quick mode (seconds each; each exits non-zero when its loss does not fall).
-smoke: deps $(EXAMPLES)
+run-smoke: $(EXAMPLES)
 	@for e in $(EXAMPLES); do echo "== $$e --quick"; OMP_NUM_THREADS=2 $$e --quick --out $(BUILD)/smoke/$$(basename $$e) || exit 1; done
 
-bench: deps $(BENCHES)
+run-bench: $(BENCHES)
 	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
 
 clean:

@@ -8,3 +8,4 @@
 #include "tensor/print.h"
 #include "tensor/random.h"
 #include "tensor/tensor.h"
+#include "tensor/version.h"

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "moegrad.h"
+#include "train/metrics_log.h"
 #include "train/run_dir.h"
 
 using namespace moegrad;
@@ -50,6 +51,8 @@ int main(int argc, char** argv) {
   Tensor targets = inputs * 3.0 - 2.0 + randn({256, 1}, generator) * 0.1;
   Tensor slope = zeros({1, 1}).requires_grad_(), intercept = zeros({1}).requires_grad_();
   double first_loss = 0.0, last_loss = 0.0;
+  train::RunDir run = train::RunDir::create(flags.out, "autograd_tour");
+  train::MetricsLog metrics(run.metrics_path());
   for (int step = 0; step < steps; ++step) {
     Tensor prediction = matmul(inputs, slope) + intercept;
     Tensor mse = mean(square(prediction - targets));
@@ -62,6 +65,7 @@ int main(int argc, char** argv) {
       intercept.copy_(intercept - intercept.grad() * learning_rate);
     }
     last_loss = mse.item();
+    metrics.write({{"step", step}, {"split", "train"}, {"loss", last_loss}});
     if (step == 0) first_loss = last_loss;
     if (step % std::max(1, steps / 5) == 0 || step + 1 == steps) {
       fmt::print("  step {:>4}  loss {:.5f}\n", step, last_loss);
@@ -72,8 +76,7 @@ int main(int argc, char** argv) {
   fmt::print("{:<12} {:>10.3f} {:>10.3f}\n", "intercept", -2.0, intercept.item());
   fmt::print("{:<12} {:>10.5f} {:>10.5f}\n", "loss", first_loss, last_loss);
   bool fitted = std::abs(slope.item() - 3.0) < 0.1 && std::abs(intercept.item() + 2.0) < 0.1;
-  train::RunDir::create(flags.out, "autograd_tour")
-      .write_summary({{"example", "autograd_tour"}, {"slope", slope.item()}, {"intercept", intercept.item()},
+  run.write_summary({{"example", "autograd_tour"}, {"slope", slope.item()}, {"intercept", intercept.item()},
                       {"first_loss", first_loss}, {"final_loss", last_loss}, {"fitted", fitted}});
   fmt::print("\n{}\n", fitted ? "The fit recovered the line: autograd and the update work together."
                               : "The fit did not converge: try more --steps or a larger --lr.");

@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
   // ---- model and optimiser ----
   Generator generator(flags.seed);
   nn::GptModel model(config, generator);
-  nn::AdamOptions adamw;
+  nn::AdamWOptions adamw;
   adamw.lr = learning_rate;
   adamw.weight_decay = 0.01;
   nn::AdamW optimizer(model.parameters(), adamw);

@@ -19,6 +19,7 @@
 
 #include "examples/moe_lm.h"
 #include "moe/gshard_router.h"
+#include "train/metrics_log.h"
 #include "train/run_dir.h"
 #include "train/table.h"
 
@@ -138,6 +139,7 @@ int main(int argc, char** argv) {
     settings.seeds = 1;
   }
   train::RunDir run_dir = train::RunDir::create(flags.out, "glam");
+  train::MetricsLog metrics(run_dir.metrics_path());  // every run's loss curve, one line per step
   examples::CharCorpus corpus = examples::load_kjv_characters(flags.quick);
   fmt::print("KJV: {} characters, vocabulary of {}; GPT width {}, {} layers; MoE every other layer, E = {}, top-2\n",
              corpus.ids.size(), corpus.tokenizer.vocab_size(), settings.dim, settings.layers, settings.experts);
@@ -149,6 +151,7 @@ int main(int argc, char** argv) {
       Generator router_init(settings.seed + 100 + static_cast<std::uint64_t>(s));
       examples::LmExperiment run = make_experiment(settings, corpus, arm.dim, arm.moe, settings.seed + s, router_init);
       run.name = fmt::format("{} s{}", arm.moe ? "MoE" : "dense", s);
+      run.metrics = &metrics;
       arm.runs.push_back(examples::train_lm(run, corpus));
     }
   }
@@ -160,6 +163,7 @@ int main(int argc, char** argv) {
     Generator unused(0);
     examples::LmExperiment run = make_experiment(settings, corpus, width, false, settings.seed, unused);
     run.name = fmt::format("dense w{}", width);
+    run.metrics = &metrics;
     wide.runs.push_back(examples::train_lm(run, corpus));
     arms.push_back(wide);
   }

@@ -22,6 +22,7 @@
 #include "examples/moe_lm.h"
 #include "moe/gshard_router.h"
 #include "moe/routing_trace.h"
+#include "train/metrics_log.h"
 #include "train/run_dir.h"
 #include "train/table.h"
 
@@ -109,13 +110,15 @@ struct Trial {
   }
 };
 
-void run_trial(Trial& trial, const Settings& settings, const examples::CharCorpus& corpus, std::uint64_t seed) {
+void run_trial(Trial& trial, const Settings& settings, const examples::CharCorpus& corpus, std::uint64_t seed,
+               train::MetricsLog& metrics) {
   Generator router_init(seed + 1000);
   moe::GShardRouterConfig router;
   router.dim = settings.dim;
   router.experts = settings.experts;
   examples::LmExperiment run;
   run.name = trial.name;
+  run.metrics = &metrics;
   run.model = examples::small_gpt(corpus, settings.dim, settings.layers);
   run.model.max_positions = settings.context;
   run.moe_every = 2;  // dense, MoE, dense, MoE, ... (GShard §2)
@@ -194,6 +197,7 @@ int main(int argc, char** argv) {
     settings.seeds = 1;
   }
   train::RunDir run_dir = train::RunDir::create(flags.out, "gshard_top2");
+  train::MetricsLog metrics(run_dir.metrics_path());  // every run's loss curve, one line per step
 
   examples::CharCorpus corpus = examples::load_kjv_characters(flags.quick);
   fmt::print("KJV: {} characters, vocabulary of {}; GPT width {}, {} layers, MoE every other layer, E = {}\n",
@@ -208,7 +212,7 @@ int main(int argc, char** argv) {
   }
   trials.push_back(make_trial(settings.compared_capacity_factor, true));
   for (std::int64_t s = 0; s < settings.seeds; ++s) {
-    for (Trial& trial : trials) run_trial(trial, settings, corpus, settings.seed + static_cast<std::uint64_t>(s));
+    for (Trial& trial : trials) run_trial(trial, settings, corpus, settings.seed + static_cast<std::uint64_t>(s), metrics);
   }
 
   bool all_finite = true;

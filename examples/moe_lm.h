@@ -30,6 +30,7 @@
 #include "nn/optim.h"
 #include "nn/schedule.h"
 #include "train/plot.h"
+#include "train/metrics_log.h"
 #include "train/progress.h"
 
 namespace moegrad::examples {
@@ -98,6 +99,9 @@ struct LmExperiment {
   // Called after every optimiser step with that step's record (each MoE layer's routing, see
   // moe::routings), the step number and its training loss, e.g. to record router statistics.
   std::function<void(nn::GptModel& model, const nn::Taps& record, std::int64_t step, double loss)> after_step;
+  // When set, train_lm writes one metrics.jsonl line per step and per held-out evaluation, tagged
+  // with `name`: {"run","step","split":"train"|"eval","loss"}.
+  train::MetricsLog* metrics = nullptr;
 };
 
 // One training step's load on one MoE layer, copied to the host from that step's record.
@@ -161,7 +165,7 @@ inline LmResult train_lm(nn::GptModel& model, const LmExperiment& run, const Cha
   LmResult result;
   result.parameters = moe::count_parameters(model, run.experts_per_token);
 
-  nn::AdamOptions adamw;
+  nn::AdamWOptions adamw;
   adamw.lr = run.lr;
   adamw.weight_decay = 0.01;
   nn::AdamW optimizer(model.parameters(), adamw);
@@ -196,9 +200,13 @@ inline LmResult train_lm(nn::GptModel& model, const LmExperiment& run, const Cha
     if (run.after_step) run.after_step(model, record, step, loss_value);
     bar.add_items(run.batch * run.model.max_positions);
     bar.update(step, {{"loss", loss_value}});
+    if (run.metrics) run.metrics->write({{"run", run.name}, {"step", step}, {"split", "train"}, {"loss", loss_value}});
     if (step % eval_every == 0 || step == run.steps) {
       result.eval_steps.push_back(static_cast<double>(step));
       result.eval_loss.push_back(held_out_loss(model, corpus, run.batch));
+      if (run.metrics) {
+        run.metrics->write({{"run", run.name}, {"step", step}, {"split", "eval"}, {"loss", result.eval_loss.back()}});
+      }
     }
   }
   bar.finish();

@@ -16,6 +16,7 @@
 #include "examples/moe_lm.h"
 #include "moe/noisy_topk_router.h"
 #include "moe/routing_trace.h"
+#include "train/metrics_log.h"
 #include "train/run_dir.h"
 #include "train/table.h"
 
@@ -105,6 +106,7 @@ int main(int argc, char** argv) {
     trace_phrase = "And the LORD";
   }
   train::RunDir run = train::RunDir::create(flags.out, "noisy_topk_2017");
+  train::MetricsLog metrics(run.metrics_path());  // every run's loss curve, one line per step
 
   // ---- data and model ----
   examples::CharCorpus corpus = examples::load_kjv_characters(flags.quick);
@@ -121,6 +123,7 @@ int main(int argc, char** argv) {
     BalanceRun out;
     examples::LmExperiment experiment;
     experiment.name = fmt::format("{} s{}", with_losses ? "with" : "without", seed);
+    experiment.metrics = &metrics;
     experiment.model = model;
     experiment.moe_every = moe_every;
     experiment.moe.expert_hidden = expert_hidden;

@@ -17,6 +17,7 @@
 #include "examples/moe_lm.h"
 #include "moe/finetune.h"
 #include "moe/gshard_router.h"
+#include "train/metrics_log.h"
 #include "train/run_dir.h"
 #include "train/table.h"
 
@@ -98,6 +99,7 @@ int main(int argc, char** argv) {
     stability_seeds = 1, stability_steps = 40, pretrain_steps = 40, finetune_steps = 20;
   }
   train::RunDir run = train::RunDir::create(flags.out, "st_moe");
+  train::MetricsLog metrics(run.metrics_path());  // every run's loss curve, one line per step
 
   // ---- data: the tokenizer covers the KJV and the fine-tuning text ----
   std::vector<std::string> verses = data::kjv_verses();
@@ -126,6 +128,7 @@ int main(int argc, char** argv) {
     Generator router_generator(trial.seed + 1000);  // both c_z start from the same router weights
     examples::LmExperiment experiment;
     experiment.name = fmt::format("c_z={:g} s{}", trial.z_loss_weight, trial.seed);
+    experiment.metrics = &metrics;
     experiment.model = model_config;
     experiment.moe_every = moe_every;
     experiment.moe = layer_config;
@@ -187,6 +190,7 @@ int main(int argc, char** argv) {
   Generator router_init(flags.seed + 2000);
   examples::LmExperiment pretraining;
   pretraining.name = "pre-train";
+  pretraining.metrics = &metrics;  // the fine-tuning runs copy it
   pretraining.model = model_config;
   pretraining.moe_every = moe_every;
   pretraining.moe = layer_config;

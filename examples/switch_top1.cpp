@@ -17,6 +17,7 @@
 
 #include "examples/moe_lm.h"
 #include "moe/switch_router.h"
+#include "train/metrics_log.h"
 #include "train/run_dir.h"
 #include "train/table.h"
 
@@ -90,6 +91,7 @@ int main(int argc, char** argv) {
   train::use_threads(flags.threads);
   if (flags.quick) experts = 4, dim = 32, layers = 1, steps = 30, batch = 4, context = 32, seeds = 1, evaluations = 3;
   train::RunDir run = train::RunDir::create(flags.out, "switch_top1");
+  train::MetricsLog metrics(run.metrics_path());  // every run's loss curve, one line per step
 
   // ---- data and model ----
   examples::CharCorpus corpus = examples::load_kjv_characters(flags.quick);
@@ -107,6 +109,7 @@ int main(int argc, char** argv) {
     SwitchRun out;
     examples::LmExperiment experiment;
     experiment.name = name;
+    experiment.metrics = &metrics;
     experiment.model = model;
     experiment.moe_every = switch_layers ? 1 : 0;
     experiment.moe.expert_hidden = model.ffn_hidden;

@@ -21,6 +21,7 @@
 #include "moe/gshard_router.h"
 #include "moe/switch_router.h"
 #include "moe/widenet.h"
+#include "train/metrics_log.h"
 #include "train/run_dir.h"
 #include "train/table.h"
 
@@ -181,6 +182,7 @@ int main(int argc, char** argv) {
   train::use_threads(flags.threads);
   if (flags.quick) steps = 40, seeds = 1, train_images = 5000, test_images = 1000, settings.layers = 2;
   train::RunDir run = train::RunDir::create(flags.out, "widenet");
+  train::MetricsLog metrics(run.metrics_path());  // every run's loss curve, one line per step
   data::ImageSet train_set = data::load_fashion_mnist(data_dir, true, train_images);
   data::ImageSet test_set = data::load_fashion_mnist(data_dir, false, test_images);
   fmt::print("Fashion-MNIST: {} training and {} test images, {}x{} patches -> {} tokens\n", train_set.images.size(0),
@@ -206,7 +208,7 @@ int main(int argc, char** argv) {
       std::unique_ptr<PatchClassifier> model = make_model(kinds[k], settings, vanilla_hidden, generator);
       moe::ParameterCounts counts = moe::count_parameters(*model, settings.router == "top1" ? 1.0 : 2.0);
       parameter_counts[k] = counts.total, activated[k] = counts.activated;
-      nn::AdamOptions adamw;
+      nn::AdamWOptions adamw;
       adamw.lr = learning_rate;
       adamw.weight_decay = 0.01;
       nn::AdamW optimizer(model->parameters(), adamw);
@@ -229,9 +231,11 @@ int main(int argc, char** argv) {
           optimizer.step();
           scheduler.step();
           bar.update(step, {{"loss", loss_value}});
+          metrics.write({{"run", kinds[k]}, {"seed", seed}, {"step", step}, {"split", "train"}, {"loss", loss_value}});
           if (seed == 0 && (step % eval_every == 0 || step == steps)) {
             curve.x.push_back(static_cast<double>(step));
             curve.y.push_back(100.0 * accuracy(*model, test_set));
+            metrics.write({{"run", kinds[k]}, {"seed", seed}, {"step", step}, {"split", "test"}, {"accuracy", curve.y.back()}});
           }
         }
       }

@@ -76,10 +76,17 @@ void Adam::adam_step(double lr, Tensor& parameter, const Tensor& gradient, Param
   parameter.copy_(parameter - (lr / bias_correction1) * (m / denominator));
 }
 
-AdamW::AdamW(std::vector<Tensor> parameters, AdamOptions options)
-    : Adam("AdamW", one_group(std::move(parameters), options), options) {}
+namespace {
+AdamOptions as_adam_options(const AdamWOptions& options) {
+  return {options.lr, options.beta1, options.beta2, options.eps, options.weight_decay};
+}
+}  // namespace
 
-AdamW::AdamW(std::vector<ParameterGroup> groups, AdamOptions options) : Adam("AdamW", std::move(groups), options) {}
+AdamW::AdamW(std::vector<Tensor> parameters, AdamWOptions options)
+    : Adam("AdamW", one_group(std::move(parameters), as_adam_options(options)), as_adam_options(options)) {}
+
+AdamW::AdamW(std::vector<ParameterGroup> groups, AdamWOptions options)
+    : Adam("AdamW", std::move(groups), as_adam_options(options)) {}
 
 void AdamW::update(const ParameterGroup& group, Tensor& parameter, const Tensor& gradient, ParameterState& state) {
   if (group.weight_decay != 0.0) parameter.copy_(parameter * (1.0 - group.lr * group.weight_decay));

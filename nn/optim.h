@@ -125,7 +125,16 @@ struct AdamOptions {
   double beta1 = 0.9;
   double beta2 = 0.999;
   double eps = 1e-8;
-  double weight_decay = 0.0;  // Adam: L2 added to the gradient; AdamW: decoupled (PyTorch's AdamW uses 0.01)
+  double weight_decay = 0.0;  // L2 added to the gradient, PyTorch's Adam default
+};
+
+// AdamW's options: the same fields, with PyTorch's AdamW default weight_decay = 0.01 (decoupled).
+struct AdamWOptions {
+  double lr = 1e-3;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 0.01;
 };
 
 class Adam : public Optimizer {
@@ -145,8 +154,8 @@ class Adam : public Optimizer {
 
 class AdamW : public Adam {
  public:
-  AdamW(std::vector<Tensor> parameters, AdamOptions options = {});
-  AdamW(std::vector<ParameterGroup> groups, AdamOptions options = {});
+  AdamW(std::vector<Tensor> parameters, AdamWOptions options = {});
+  AdamW(std::vector<ParameterGroup> groups, AdamWOptions options = {});
 
  protected:
   void update(const ParameterGroup& group, Tensor& parameter, const Tensor& gradient,

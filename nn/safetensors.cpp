@@ -225,7 +225,11 @@ std::string serialize(const std::map<std::string, Tensor>& tensors, const std::m
     offset += bytes;
     host_tensors.push_back(host);
   }
-  if (!metadata.empty()) header[kMetadataKey] = metadata;
+  // "format": "pt" unless the caller says otherwise: PyTorch's writer puts it there, and Hugging Face
+  // loaders (transformers' from_pretrained) refuse a file without it.
+  std::map<std::string, std::string> full_metadata = metadata;
+  full_metadata.emplace("format", "pt");
+  header[kMetadataKey] = full_metadata;
 
   std::string header_text;
   try {

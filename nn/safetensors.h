@@ -42,7 +42,8 @@ struct SafetensorsFile {
 };
 
 // Writes the tensors (any device: they are copied to the CPU first) in sorted name order, atomically
-// (see write_file_atomically). The name "__metadata__" is reserved by the format.
+// (see write_file_atomically). The name "__metadata__" is reserved by the format. The metadata gets
+// "format": "pt" unless it holds a "format" already (Hugging Face loaders require the key).
 void save_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
                       const std::map<std::string, std::string>& metadata = {});
 SafetensorsFile load_safetensors(const std::string& path, const LoadOptions& options = {});

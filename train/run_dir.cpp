@@ -45,6 +45,9 @@ void RunDir::write_summary(const nlohmann::json& summary) const {
 }
 
 void add_example_flags(CLI::App& app, ExampleFlags& flags) {
+  // --help shows every option's default, this one's and those the example adds after it (CLI11
+  // hides defaults unless each option asks; option_defaults applies to options added from now on).
+  app.option_defaults()->always_capture_default();
   app.add_option("--out", flags.out, "folder for metrics.jsonl, plots and summary.json (default: runs/<example>/)");
   app.add_flag("--quick", flags.quick, "a run of a few seconds: tiny data and few steps (the CI smoke test)");
   app.add_option("--seed", flags.seed, "random seed")->capture_default_str();

@@ -261,7 +261,7 @@ TEST_CASE("freeze_moe_parameters freezes exactly the routers and experts, and th
   }
   Tensor before = moes[0]->w1.detach().clone();
   Tensor token_before = model.token->weight.detach().clone();
-  nn::AdamOptions options;
+  nn::AdamWOptions options;
   options.lr = 1e-2;
   nn::AdamW optimizer(model.parameters(), options);
   Tensor ids = from_vector(std::vector<std::int64_t>{1, 2, 3, 4}, {1, 4});

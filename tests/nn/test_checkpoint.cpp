@@ -120,7 +120,8 @@ TEST_CASE("save_checkpoint writes config.json, model.safetensors and optimizer.s
                                                                  {"generator.dropout.seed", "77"},
                                                                  {"generator.dropout.offset", "320"},
                                                                  {"generator.data.shuffle.seed", "5"},
-                                                                 {"generator.data.shuffle.offset", "0"}});
+                                                                 {"generator.data.shuffle.offset", "0"},
+                                                                 {"format", "pt"}});
 
   TinyNetwork other(2);
   nn::Checkpoint checkpoint = nn::load_checkpoint(checkpoint_directory, other);

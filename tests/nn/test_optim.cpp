@@ -1,5 +1,6 @@
 // Optimizers: one and two steps of SGD, Adam and AdamW against numbers worked out by hand, groups,
 // frozen parameters, learning-rate scaling, and the state round trip that makes resuming exact.
+#include <array>
 #include <cmath>
 
 #include "nn/optim.h"
@@ -119,6 +120,30 @@ TEST_CASE("AdamW is Adam without decay started from the decayed weights, bit for
   adamw.step();
   adam.step();
   CHECK(decoupled.to_vector<double>() == plain.to_vector<double>());
+}
+
+TEST_CASE("the defaults are PyTorch's: SGD lr 1e-3; Adam lr 1e-3, betas (0.9, 0.999), eps 1e-8, no decay; AdamW decay 0.01") {
+  SGDOptions sgd;
+  CHECK(sgd.lr == 1e-3);
+  CHECK(sgd.momentum == 0.0);
+  CHECK(sgd.weight_decay == 0.0);
+  AdamOptions adam;
+  AdamWOptions adamw;
+  for (auto [lr, beta1, beta2, eps] : {std::array{adam.lr, adam.beta1, adam.beta2, adam.eps},
+                                       std::array{adamw.lr, adamw.beta1, adamw.beta2, adamw.eps}}) {
+    CHECK(lr == 1e-3);
+    CHECK(beta1 == 0.9);
+    CHECK(beta2 == 0.999);
+    CHECK(eps == 1e-8);
+  }
+  CHECK(adam.weight_decay == 0.0);
+  CHECK(adamw.weight_decay == 0.01);
+  // A default AdamW decays: with a zero gradient, p = 1 becomes 1 - lr·0.01 = 0.99999 (the Adam step is 0).
+  Tensor p = parameter({1});
+  AdamW optimizer({p});
+  give_gradient(p, {0});
+  optimizer.step();
+  check_close(p, {0.99999}, 1e-15);
 }
 
 // ---------------- frozen parameters, groups, learning rates ----------------

@@ -12,6 +12,7 @@
 
 #include "nn/safetensors.h"
 #include "tests/helpers.h"
+#include "tests/python_script.h"
 #include "tests/temp_directory.h"
 
 using namespace moegrad;
@@ -105,12 +106,19 @@ TEST_CASE("the written bytes follow the format: length, sorted names, packed off
   CHECK((b[0] == 1.0f && b[1] == 2.0f));
 }
 
-TEST_CASE("a file with no tensors is an 8-byte header of {} and spaces, and loads empty") {
+TEST_CASE("a file with no tensors is an 8-byte header of the format metadata and spaces, and loads empty") {
   std::string bytes = nn::safetensors_bytes({});
-  CHECK(bytes == file_with_header("{}      "));
+  CHECK(bytes == file_with_header(R"({"__metadata__":{"format":"pt"}})"));  // 32 bytes: no padding needed
   nn::SafetensorsFile file = nn::load_safetensors_from_bytes(bytes, "empty");
   CHECK(file.tensors.empty());
-  CHECK(file.metadata.empty());
+  CHECK(file.metadata == std::map<std::string, std::string>{{"format", "pt"}});
+}
+
+TEST_CASE("the writer puts format pt in the metadata and keeps a format the caller gives") {
+  CHECK(nn::load_safetensors_from_bytes(nn::safetensors_bytes({{"w", zeros({1})}}), "default").metadata ==
+        std::map<std::string, std::string>{{"format", "pt"}});
+  CHECK(nn::load_safetensors_from_bytes(nn::safetensors_bytes({{"w", zeros({1})}}, {{"format", "np"}}), "given")
+            .metadata == std::map<std::string, std::string>{{"format", "np"}});
 }
 
 TEST_CASE("save_safetensors refuses an undefined tensor and the reserved name __metadata__") {
@@ -248,36 +256,9 @@ TEST_CASE("a save into a directory that does not exist is an IoError naming the 
 
 namespace {
 
-// The repository root: the nearest folder above the test binary (or the working directory) that
-// holds tools/python_venv.sh.
-fs::path repository_root() {
-  std::error_code error;
-  for (fs::path start : {fs::read_symlink("/proc/self/exe", error).parent_path(), fs::current_path()}) {
-    for (fs::path folder = start; !folder.empty(); folder = folder.parent_path()) {
-      if (fs::exists(folder / "tools" / "python_venv.sh")) return folder;
-      if (folder == folder.parent_path()) break;
-    }
-  }
-  return {};
-}
-
-// Runs tests/python/safetensors_interop.py <mode> <file> in the venv; fails the test, with the
-// script's output, unless it exits 0.
+// Runs tests/python/safetensors_interop.py <mode> <file> in the venv (tests/python_script.h).
 void run_interop_script(const std::string& mode, const std::string& file, const TempDirectory& directory) {
-  const fs::path root = repository_root();
-  REQUIRE_MESSAGE(!root.empty(), "cannot find the repository root (a folder holding tools/python_venv.sh)");
-  const char* venv_variable = std::getenv("MOEGRAD_VENV");
-  const fs::path venv = venv_variable ? fs::path(venv_variable) : root / "build" / "venv";
-  const fs::path python = venv / "bin" / "python";
-  REQUIRE_MESSAGE(fs::exists(python), "no Python venv at " << venv.string() << ": run tools/python_venv.sh (it "
-                                      "creates build/venv with safetensors and numpy from PyPI), then rerun the tests");
-  const std::string log = directory.file(mode + ".log");
-  const std::string command = fmt::format("'{}' '{}' {} '{}' > '{}' 2>&1", python.string(),
-                                          (root / "tests/python/safetensors_interop.py").string(), mode, file, log);
-  const int status = std::system(command.c_str());
-  INFO("command: " << command);
-  INFO("output:\n" << read_text(log));
-  REQUIRE(status == 0);
+  run_python_script("safetensors_interop.py", fmt::format("{} '{}'", mode, file), directory.file(mode + ".log"));
 }
 
 }  // namespace
