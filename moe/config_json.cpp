@@ -9,6 +9,7 @@
 
 #include "moe/hash_router.h"
 #include "moe/layouts.h"
+#include "nn/checkpoint.h"
 #include "tensor/errors.h"
 
 namespace moegrad::moe {
@@ -260,7 +261,14 @@ MoETransformer build_model(const MoETransformerConfig& config, Generator& genera
 }
 
 json read_config_json(const std::string& directory) {
-  const std::string path = directory + "/config.json";
+  // a checkpoint directory names its current save in `latest` (nn/checkpoint.h); a save folder or a
+  // plain folder holds config.json itself, and a missing one is reported below by its file name
+  std::string folder = directory;
+  try {
+    folder = nn::latest_checkpoint_folder(directory);
+  } catch (const nn::IoError&) {
+  }
+  const std::string path = folder + "/config.json";
   std::ifstream file(path);
   if (!file) throw Error(fmt::format("[read_config_json] cannot open {}", path));
   try {

@@ -39,7 +39,9 @@ g++ main.cpp $(pkg-config --cflags --libs moegrad) -o own_program >>"$log" 2>&1 
   fail "g++ main.cpp \$(pkg-config --cflags --libs moegrad)"
 (mkdir -p run_pkgconfig && cd run_pkgconfig && OMP_NUM_THREADS=2 ../own_program) >>"$log" 2>&1 ||
   fail "the program built with pkg-config did not run"
-grep -q "tokens per expert" "$log" && [ -f run_pkgconfig/own_program_checkpoint/config.json ] ||
+# a checkpoint is a folder whose 'latest' file names the current save (nn/checkpoint.h)
+saved() { [ -f "$1/latest" ] && [ -f "$1/$(cat "$1/latest")/$2" ]; }
+grep -q "tokens per expert" "$log" && saved run_pkgconfig/own_program_checkpoint config.json ||
   fail "the pkg-config program printed no routing or saved no checkpoint"
 
 # 2. CMake: find_package(moegrad) through CMAKE_PREFIX_PATH.
@@ -49,6 +51,6 @@ cmake -S . -B cmake_build -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Relea
 cmake --build cmake_build >>"$log" 2>&1 || fail "cmake --build"
 (mkdir -p run_cmake && cd run_cmake && OMP_NUM_THREADS=2 ../cmake_build/own_program) >>"$log" 2>&1 ||
   fail "the program built with CMake did not run"
-[ -f run_cmake/own_program_checkpoint/model.safetensors ] || fail "the CMake program saved no checkpoint"
+saved run_cmake/own_program_checkpoint model.safetensors || fail "the CMake program saved no checkpoint"
 
 echo "install check: PASS (make install into a temporary prefix; the README's program built with g++ + pkg-config and with CMake, both ran)"

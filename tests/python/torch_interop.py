@@ -126,6 +126,8 @@ def moegrad_to_torch(state):
 
 def main(checkpoint, expected_file):
     checkpoint = Path(checkpoint)
+    if (checkpoint / "latest").exists():  # the checkpoint folder names its current save
+        checkpoint = checkpoint / (checkpoint / "latest").read_text().strip()
     config = json.loads((checkpoint / "config.json").read_text())
     with safe_open(checkpoint / "model.safetensors", framework="pt") as file:
         if file.metadata().get("format") != "pt":
