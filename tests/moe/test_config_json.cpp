@@ -8,6 +8,7 @@
 #include "nn/checkpoint.h"
 #include "nn/optim.h"
 #include "tests/helpers.h"
+#include "tests/moe/train_steps.h"
 #include "tests/temp_directory.h"
 
 using namespace moegrad;
@@ -64,15 +65,7 @@ TEST_CASE("a trained MoE BERT reloads from its checkpoint folder alone and gives
 
   Tensor ids = randint(0, 12, {4, 6}, generator);
   Tensor labels = from_vector(std::vector<std::int64_t>{0, 1, 2, 1});
-  nn::AdamW optimizer(model.module->parameters(), {.lr = 1e-2});
-  for (int step = 0; step < 3; ++step) {
-    nn::Taps record = nn::Taps::reports_only();  // this forward's routing
-    Tensor logits = model.bert_classifier->forward(ids, Tensor(), Tensor(), &record);
-    Tensor loss = cross_entropy(logits, labels) + moe::total_aux_loss(record);
-    optimizer.zero_grad();
-    loss.backward();
-    optimizer.step();
-  }
+  train_classifier(model, ids, labels, 3);
   model.module->eval();
   Tensor expected = model.bert_classifier->forward(ids);
   nn::save_checkpoint(directory.file("ckpt"), *model.module, config.to_json());

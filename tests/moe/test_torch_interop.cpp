@@ -7,6 +7,7 @@
 #include "nn/optim.h"
 #include "nn/safetensors.h"
 #include "tests/helpers.h"
+#include "tests/moe/train_steps.h"
 #include "tests/python_script.h"
 #include "tests/temp_directory.h"
 
@@ -30,15 +31,7 @@ TEST_CASE("PyTorch loads a trained moegrad MoE BERT from its checkpoint and give
 
   Tensor ids = randint(0, 20, {3, 8}, generator);
   Tensor labels = from_vector(std::vector<std::int64_t>{0, 2, 1});
-  nn::AdamW optimizer(model.module->parameters(), {.lr = 1e-2});
-  for (int step = 0; step < 5; ++step) {
-    nn::Taps record = nn::Taps::reports_only();  // this forward's routing
-    Tensor logits = model.bert_classifier->forward(ids, Tensor(), Tensor(), &record);
-    Tensor loss = cross_entropy(logits, labels) + moe::total_aux_loss(record);
-    optimizer.zero_grad();
-    loss.backward();
-    optimizer.step();
-  }
+  train_classifier(model, ids, labels, 5);
   model.module->eval();
   Tensor logits = model.bert_classifier->forward(ids);
   // Trained weights, not the initial ones: biases moved off 0 (init sets them to 0).
