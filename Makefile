@@ -4,6 +4,8 @@
 #                     suite (its last line: "tests: N passed, M failed")
 #   make demo         build, then a tour: every paper's example in --quick mode and one table
 #   make bench        benchmarks (ratios against raw BLAS, side by side in one run)
+#   make bench-cuda   the GPU benchmark (bench/bench_cuda.cpp) and, where PyTorch with CUDA is
+#                     installed, the same step in PyTorch eager (bench/bert_moe_torch.py)
 #   make install      library, headers, moegrad.pc and the CMake package under PREFIX (/usr/local)
 #   make test SANITIZE=1   the suite under AddressSanitizer + UndefinedBehaviorSanitizer
 # Options: CUDA=auto|1|0 (auto: compile cuda/ when nvcc is on PATH), CXX, NVCC, PREFIX.
@@ -49,9 +51,11 @@ ifeq ($(CUDA_ON),1)
   # The same C++ standard as the rest. Machine code for Hopper (sm_90) and Ampere (sm_80), plus
   # compute_90 PTX that the driver compiles for newer GPUs. .cu files never include fmt (fmt 9's
   # constexpr checks fail under nvcc in C++20 mode): messages are built in cuda/*.cpp.
-  NVCCFLAGS := -std=c++20 -O3 -g -I. -DMOEGRAD_CUDA -Xcompiler -fopenmp -Xcompiler -Wall \
-               -gencode arch=compute_90,code=sm_90 -gencode arch=compute_80,code=sm_80 \
-               -gencode arch=compute_90,code=compute_90 -MMD -MP
+  # NVCC_GENCODE=... narrows that (tools/gpu_check.sh builds sm_90 alone, to save device time).
+  NVCC_GENCODE ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_80,code=sm_80 \
+                  -gencode arch=compute_90,code=compute_90
+  NVCCFLAGS := -std=c++20 $(filter -O% -g,$(OPT)) -I. -DMOEGRAD_CUDA -Xcompiler -fopenmp -Xcompiler -Wall \
+               $(NVCC_GENCODE) -MMD -MP
 else
   LIB_SRCS += cuda/no_cuda.cpp
 endif
@@ -73,8 +77,8 @@ RUN_ENV := ASAN_OPTIONS=protect_shadow_gap=0:detect_leaks=1 UBSAN_OPTIONS=print_
 # cmake), then starts a second make for the build itself. A prerequisite list such as
 # `demo: deps $(EXAMPLES)` is not enough: under -j make starts compiling beside the apt-get run,
 # before fmt/format.h exists. At the top level nothing runs in parallel; the inner make does.
-PUBLIC_TARGETS := all test demo smoke bench examples install venv deps
-.PHONY: $(PUBLIC_TARGETS) build-all run-tests run-demo run-smoke run-bench install-files clean
+PUBLIC_TARGETS := all test demo smoke bench bench-cuda examples install venv deps
+.PHONY: $(PUBLIC_TARGETS) build-all run-tests run-demo run-smoke run-bench run-bench-cuda install-files clean
 # `make test demo` runs one after the other (two apt-get runs at once would fight over the lock);
 # a file target typed directly (make -j2 build/libmoegrad.a) still builds in parallel.
 ifeq ($(MAKELEVEL),0)
@@ -98,6 +102,9 @@ smoke:
 bench:
 	@tools/install_deps.sh build
 	@$(MAKE) --no-print-directory run-bench
+bench-cuda:
+	@tools/install_deps.sh build
+	@$(MAKE) --no-print-directory run-bench-cuda
 examples:
 	@tools/install_deps.sh build
 	@$(MAKE) --no-print-directory $(EXAMPLES)
@@ -176,6 +183,11 @@ run-smoke: $(EXAMPLES)
 
 run-bench: $(BENCHES)
 	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
+
+run-bench-cuda: $(BUILD)/bench/bench_cuda
+	$(BUILD)/bench/bench_cuda
+	@if python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then \
+	  python3 bench/bert_moe_torch.py; else echo "bench-cuda: no PyTorch with CUDA here, the PyTorch eager side skipped"; fi
 
 clean:
 	rm -rf build
