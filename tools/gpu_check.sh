@@ -25,10 +25,7 @@ PACKAGES="libopenblas-dev libopenblas-pthread-dev libopenblas0 libopenblas0-pthr
           libfmt-dev libfmt9 doctest-dev nlohmann-json3-dev libcli11-dev zlib1g-dev
           libsentencepiece-dev libsentencepiece0 libprotobuf-lite32"
 
-prepare() {
-  local exclude
-  exclude=$(git rev-parse --git-path info/exclude)
-  grep -qx "/$CARRY/" "$exclude" 2>/dev/null || echo "/$CARRY/" >>"$exclude"
+prepare() {  # .gpu-carry/ is in .gitignore: it travels only when a device call names it in carry
   mkdir -p "$CARRY"
   apt-get update -qq
   (cd "$CARRY" && apt-get download $PACKAGES)
