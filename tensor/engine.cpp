@@ -10,6 +10,7 @@
 #include "tensor/graph.h"
 #include "tensor/errors.h"
 #include "tensor/ops.h"
+#include "tensor/profiler.h"
 
 namespace moegrad {
 
@@ -74,6 +75,7 @@ void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph
                                  shape_str(grad_root.shape()), shape_str(root.shape())));
   }
   NoGradGuard no_grad;
+  profiler::PhaseScope phase(profiler::Phase::Backward);
   if (root.is_leaf()) {
     accumulate_into(root.impl(), grad_root.to(root.dtype()));
     return;
@@ -95,7 +97,11 @@ void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph
     check_versions(*node);
     if (auto output = node->output.lock(); output && output->retains_grad) accumulate_into(*output, grad_output);
 
-    std::vector<Tensor> input_grads = node->backward(grad_output);
+    std::vector<Tensor> input_grads;
+    {
+      profiler::RegionScope region(node->op, " backward");
+      input_grads = node->backward(grad_output);
+    }
     if (input_grads.size() != node->inputs.size()) {
       throw AutogradError(fmt::format("[backward] internal: '{}' returned {} gradients for {} inputs", node->op,
                                       input_grads.size(), node->inputs.size()));
@@ -110,6 +116,7 @@ void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph
             node->op, dtype_name(g.dtype()), shape_str(g.shape()), dtype_name(input.dtype()),
             shape_str(input.shape())));
       }
+      profiler::RegionScope region("gradient accumulation");
       if (input.grad_fn() != nullptr) {
         Tensor& slot = pending[input.grad_fn().get()];
         slot = slot.defined() ? add(slot, g) : g;

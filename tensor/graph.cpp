@@ -1,5 +1,7 @@
 #include "tensor/graph.h"
 
+#include "tensor/profiler.h"
+
 namespace moegrad {
 
 namespace {
@@ -20,6 +22,7 @@ bool needs_graph(const std::vector<Tensor>& inputs) {
 }
 
 Tensor record(const char* op, Tensor out, std::vector<Tensor> inputs, BackwardFn backward) {
+  profiler::op_recorded(op);  // every op passes here once, graph or not: the profiler's clock
   if (!needs_graph(inputs)) return out;
   auto node = std::make_shared<Node>();
   node->op = op;
