@@ -80,5 +80,6 @@ int main(int argc, char** argv) {
                       {"first_loss", first_loss}, {"final_loss", last_loss}, {"fitted", fitted}});
   fmt::print("\n{}\n", fitted ? "The fit recovered the line: autograd and the update work together."
                               : "The fit did not converge: try more --steps or a larger --lr.");
+  train::print_profile(flags);
   return fitted ? 0 : 1;
 }

@@ -125,5 +125,6 @@ int main(int argc, char** argv) {
   fmt::print("\n{} Outputs in {}\n", loss_fell ? "The loss fell: the model learned the text's statistics."
                                                : "The loss did NOT fall enough.",
              run.path().string());
+  train::print_profile(flags);
   return loss_fell ? 0 : 1;
 }

@@ -138,5 +138,6 @@ int main(int argc, char** argv) {
              flags.quick ? (loss_fell ? "Quick run: the loss fell." : "Quick run: the loss did NOT fall.")
                          : fmt::format("Test accuracy {:.2f}% after {} epochs.", 100.0 * test_accuracy, epochs),
              run.path().string());
+  train::print_profile(flags);
   return loss_fell ? 0 : 1;
 }

@@ -217,6 +217,7 @@ int main(int argc, char** argv) {
       dense_arm.mean_loss(), thousands(dense_arm.runs.front().parameters.total), settings.seeds,
       settings.seeds > 1 ? "s" : "", effect_shown ? "beat" : "did NOT beat",
       effect_shown && gap < spread ? ", on every seed but by less than the seed-to-seed spread" : "");
+  train::print_profile(flags);
   fmt::print("\ntour: glam | {} total vs {} activated ({:.0f}%), loss MoE {:.3f} vs dense {:.3f} | {}\n",
              thousands(moe_counts.total), thousands(moe_counts.activated), 100.0 * activated_share,
              moe_arm.mean_loss(), dense_arm.mean_loss(), effect_shown ? "yes" : "no");

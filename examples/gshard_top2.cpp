@@ -293,6 +293,7 @@ int main(int argc, char** argv) {
       roomy_loss, capacity_helps ? "more capacity helped" : "more capacity did not help here",
       100.0 * random_compared.slots.second_share(), random_compared.mean_loss(), always_compared.mean_loss(), loss_gap,
       random_saves ? "fewer expert calls, within 0.05 nats of plain top-2" : "random routing cost more than 0.05 nats here");
+  train::print_profile(flags);
   fmt::print("\ntour: gshard_top2 | dropped {:.1f}% @cf {} -> {:.1f}% @cf {}, loss {:.3f} -> {:.3f}; 2nd expert {:.0f}% "
              "dispatched, loss {:.3f} vs top-2 {:.3f} | {}\n",
              100.0 * by_factor.front()->slots.dropped_share(), factor_name(by_factor.front()->capacity_factor),

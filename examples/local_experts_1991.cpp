@@ -437,6 +437,7 @@ int main(int argc, char** argv) {
                                             "localised: {}, cooperative spread: {}).",
                                             competitive_local && log_local ? "yes" : "no",
                                             cooperative_spread ? "yes" : "no"));
+  train::print_profile(flags);
   fmt::print("tour: local_experts_1991 | experts/case coop {:.2f}, comp {:.2f}, log {:.2f}; owner share {:.2f} / "
              "{:.2f} / {:.2f}; test MSE {:.3f} / {:.3f} / {:.3f} | {}\n",
              mean_used[0], mean_used[1], mean_used[2], mean_share[0], mean_share[1], mean_share[2], mean_mse[0],

@@ -254,6 +254,7 @@ int main(int argc, char** argv) {
                                 "balanced: the paper's effect showed."
                               : ". The load without the losses was not clearly less balanced than with them: the "
                                 "collapse did NOT show in this run.");
+  train::print_profile(flags);
   fmt::print("tour: noisy_topk_2017 | load CV without/with losses {:.2f}/{:.2f}, perplexity {:.2f}/{:.2f} | {}\n",
              cv_without, cv_with, mean(without.perplexity), mean(with.perplexity), effect_shown ? "yes" : "no");
   run.write_summary({{"example", "noisy_topk_2017"},

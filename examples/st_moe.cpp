@@ -273,6 +273,7 @@ int main(int argc, char** argv) {
       finetune_loss[0], finetune_loss[1], finetune_loss[2], finetune_loss[3],
       freeze_moe_matches ? "matched" : "did NOT match", finetune_loss[1] - finetune_loss[0],
       freeze_rest_worse ? "was worse, as ST-MoE found" : "was NOT worse", finetune_loss[2] - finetune_loss[0]);
+  train::print_profile(flags);
   fmt::print("\ntour: st_moe | log-z {:.1f} -> {:.1f} with c_z={:g}, spikes {} vs {}; fine-tune all {:.3f} / freeze "
              "MoE {:.3f} / freeze rest {:.3f} | {}\n",
              log_z_without, log_z_with, z_loss_weight, spikes[0], spikes[1], finetune_loss[0],

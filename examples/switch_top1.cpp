@@ -244,6 +244,7 @@ int main(int argc, char** argv) {
                                                   "the paper's effect showed."
                                                 : ". Switch did NOT get to the dense quality sooner in this run: the "
                                                   "paper's effect did not show.");
+  train::print_profile(flags);
   fmt::print("tour: switch_top1 | loss dense {:.3f} vs Switch {:.3f}, speed-up {}, drops {:.1f}%->{:.1f}% (cf {}->{}) "
              "| {}\n",
              mean(column(dense, final_loss)), mean(column(switched, final_loss)),

@@ -298,6 +298,7 @@ int main(int argc, char** argv) {
       beat_shared ? "beat shared-only at equal compute and at equal parameters" : "did NOT beat shared-only",
       widenet > vanilla ? "beat" : "trailed", 100.0 * mean_changed,
       routes_differ ? "layers route differently, as the paper claims" : "routing barely changes with depth");
+  train::print_profile(flags);
   fmt::print("\ntour: widenet | acc WideNet {:.2f} / shared-only {:.2f} / shared E·H {:.2f} / vanilla {:.2f}, "
              "{:.0f}% tokens re-routed by depth | {}\n",
              widenet, shared, shared_wide, vanilla, 100.0 * mean_changed, effect_shown ? "yes" : "no");

@@ -15,6 +15,10 @@
 //   p ← p − η·λ·p                       then the Adam step above with λ = 0.
 // As in PyTorch the decay is scaled by the current learning rate η (the paper's schedule
 // multiplier times its α), so a learning-rate schedule also schedules the decay.
+//
+// Both run as one fused pass per parameter where the tensors allow (tensor/fused_adam.h, the same
+// operations in the same order, so the same bits); the op-by-op form below is the reference and
+// the path for every other case.
 #include <cmath>
 
 #include <fmt/format.h>
@@ -22,6 +26,7 @@
 #include "nn/optim.h"
 #include "tensor/creation.h"
 #include "tensor/errors.h"
+#include "tensor/fused_adam.h"
 #include "tensor/ops.h"
 
 namespace moegrad::nn {
@@ -29,6 +34,28 @@ namespace moegrad::nn {
 namespace {
 std::vector<ParameterGroup> one_group(std::vector<Tensor> parameters, const AdamOptions& options) {
   return {{std::move(parameters), options.lr, options.weight_decay}};
+}
+
+void ensure_moments(ParameterState& state, const Tensor& parameter) {
+  if (state.buffers.count("exp_avg")) return;
+  state.buffers["exp_avg"] = zeros_like(parameter);
+  state.buffers["exp_avg_sq"] = zeros_like(parameter);
+}
+
+// The whole update of one parameter in one pass, if tensor/fused_adam.h handles these tensors.
+bool fused_update(const AdamOptions& options, const ParameterGroup& group, Tensor& parameter, const Tensor& gradient,
+                  ParameterState& state, bool decoupled) {
+  ensure_moments(state, parameter);
+  AdamStepConstants constants;
+  constants.lr = group.lr;
+  constants.beta1 = options.beta1;
+  constants.beta2 = options.beta2;
+  constants.eps = options.eps;
+  (decoupled ? constants.decoupled_weight_decay : constants.l2_weight_decay) = group.weight_decay;
+  double t = static_cast<double>(state.step);
+  constants.bias_correction1 = 1.0 - std::pow(options.beta1, t);
+  constants.bias_correction2 = 1.0 - std::pow(options.beta2, t);
+  return fused_adam_step(parameter, gradient, state.buffers["exp_avg"], state.buffers["exp_avg_sq"], constants);
 }
 }  // namespace
 
@@ -51,16 +78,14 @@ Adam::Adam(std::string name, std::vector<ParameterGroup> groups, AdamOptions opt
 }
 
 void Adam::update(const ParameterGroup& group, Tensor& parameter, const Tensor& gradient, ParameterState& state) {
+  if (fused_update(options_, group, parameter, gradient, state, false)) return;
   Tensor g = group.weight_decay != 0.0 ? gradient + group.weight_decay * parameter : gradient;
   adam_step(group.lr, parameter, g, state);
 }
 
 void Adam::adam_step(double lr, Tensor& parameter, const Tensor& gradient, ParameterState& state) const {
   const double beta1 = options_.beta1, beta2 = options_.beta2;
-  if (!state.buffers.count("exp_avg")) {
-    state.buffers["exp_avg"] = zeros_like(parameter);
-    state.buffers["exp_avg_sq"] = zeros_like(parameter);
-  }
+  ensure_moments(state, parameter);
   Tensor& m = state.buffers["exp_avg"];
   Tensor& v = state.buffers["exp_avg_sq"];
 
@@ -89,6 +114,7 @@ AdamW::AdamW(std::vector<ParameterGroup> groups, AdamWOptions options)
     : Adam("AdamW", std::move(groups), as_adam_options(options)) {}
 
 void AdamW::update(const ParameterGroup& group, Tensor& parameter, const Tensor& gradient, ParameterState& state) {
+  if (fused_update(options_, group, parameter, gradient, state, true)) return;
   if (group.weight_decay != 0.0) parameter.copy_(parameter * (1.0 - group.lr * group.weight_decay));
   adam_step(group.lr, parameter, gradient, state);
 }

@@ -15,6 +15,7 @@
 #include "tensor/creation.h"
 #include "tensor/errors.h"
 #include "tensor/ops.h"
+#include "tensor/profiler.h"
 
 namespace moegrad::nn {
 
@@ -60,6 +61,7 @@ void Optimizer::check_non_negative(const char* what, double value) const {
 
 void Optimizer::step() {
   NoGradGuard no_grad;
+  profiler::PhaseScope phase(profiler::Phase::Optimizer);
   ++step_count_;
   for (std::size_t g = 0; g < groups_.size(); ++g) {
     ParameterGroup& group = groups_[g];

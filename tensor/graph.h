@@ -1,5 +1,6 @@
-// A node of the define-by-run graph: the op that produced a tensor, the tensors it read (its
-// inputs, whose gradients it computes) and its backward rule. Rules are lambdas written right
+// A node of the define-by-run graph: the op that produced a tensor, edges to the tensors it read
+// (its inputs, whose gradients it computes: leaves that require grad as themselves, computed
+// inputs as their node, shape and dtype without their memory, see record) and its backward rule. Rules are lambdas written right
 // below each op's forward, micrograd style; they return one gradient per input (an undefined
 // Tensor where an input needs none) and are written with public ops.
 #pragma once

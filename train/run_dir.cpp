@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "tensor/errors.h"
+#include "tensor/profiler.h"
 
 namespace moegrad::train {
 
@@ -54,6 +55,17 @@ void add_example_flags(CLI::App& app, ExampleFlags& flags) {
   app.add_option("--threads", flags.threads, "CPU threads (0: OMP_NUM_THREADS, else all cores)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  app.add_flag_callback(
+      "--profile",
+      [&flags] {
+        flags.profile = true;
+        profiler::enable();
+      },
+      "print a table of time and memory per op and phase (forward/backward/optimizer) at the end");
+}
+
+void print_profile(const ExampleFlags& flags) {
+  if (flags.profile) fmt::print("\n{}", profiler::report());
 }
 
 void use_threads(int threads) {

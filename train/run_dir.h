@@ -1,13 +1,14 @@
 // Where a run of an example leaves its results, and the flags every example shares.
 //
 //   ExampleFlags flags;                      // set defaults here, e.g. flags.seed = 42
-//   add_example_flags(app, flags);           // --out DIR, --quick, --seed N, --threads N
+//   add_example_flags(app, flags);           // --out DIR, --quick, --seed N, --threads N, --profile
 //   CLI11_PARSE(app, argc, argv);
 //   use_threads(flags.threads);
 //   RunDir run = RunDir::create(flags.out, "fashion_mnist");   // runs/fashion_mnist/ by default
 //   MetricsLog log(run.metrics_path());
 //   line_plot(run.plot_path("loss"), ...);
 //   run.write_summary({{"table", table.to_json()}});
+//   print_profile(flags);                    // the --profile table, before the last line
 //
 // Every example writes the same three kinds of file (metrics.jsonl, <name>.png, summary.json),
 // so scripts can compare runs without knowing which example made them.
@@ -50,11 +51,15 @@ struct ExampleFlags {
   bool quick = false;      // --quick: a run of seconds that CI uses as a smoke test
   std::uint64_t seed = 0;  // --seed N
   int threads = 0;         // --threads N; 0 keeps OpenMP's default (OMP_NUM_THREADS, else all cores)
+  bool profile = false;    // --profile: counts time and memory per op (tensor/profiler.h) from the parse on
 };
 
 // Registers the flags on `app`, bound to `flags`: CLI11 fills them in when the app parses, so
 // `flags` must outlive the parse.
 void add_example_flags(CLI::App& app, ExampleFlags& flags);
+
+// With --profile, prints the profiler's table (op, phase, calls, time, MB allocated).
+void print_profile(const ExampleFlags& flags);
 
 // Sets the OpenMP thread count the CPU kernels use; 0 leaves it as it is.
 void use_threads(int threads);

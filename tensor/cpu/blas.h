@@ -1,7 +1,18 @@
 // Typed wrappers around cblas ?gemm (row-major), so float32 and float64 kernels share one call.
 // C = A·B + beta·C with A, B read through their Trans flags.
+//
+// Threads: BLAS keeps its own pool (OpenBLAS's pthread build) beside OpenMP's. Two ways of running
+// GEMMs on OpenMP's pool instead were measured on the shared 2-core machine (BERT-MoE step, rounds
+// alternating, load average 20-30 from other jobs): linking OpenBLAS's OpenMP build made steps
+// 2.2-2.3x slower, and splitting each GEMM into per-thread single-threaded BLAS calls 1.5x slower
+// (matmul backward ~10x): with the cores oversubscribed, a team that waits at a barrier for a
+// descheduled thread loses more than the yielding BLAS threads do. OneBlasThread below works with
+// either build; OMP_WAIT_POLICY=PASSIVE remains the way to stop OpenMP's idle workers spinning.
 #pragma once
 #include <cblas.h>
+#include <omp.h>
+
+#include <optional>
 
 #include "tensor/determinism.h"
 
@@ -16,23 +27,38 @@ inline void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, co
   cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc);
 }
 
+// OpenBLAS on one thread for the lifetime of this object; OpenMP's thread count stays as it was.
+// (OpenBLAS's OpenMP build sets OpenMP's count along with its own, so that count is put back too;
+// that build also runs on one thread by itself inside a parallel region.)
+class OneBlasThread {
+ public:
+  OneBlasThread() : previous_blas_(openblas_get_num_threads()), previous_omp_(omp_get_max_threads()) {
+    if (previous_blas_ == 1) return;
+    openblas_set_num_threads(1);
+    omp_set_num_threads(previous_omp_);
+  }
+  ~OneBlasThread() {
+    if (previous_blas_ == 1) return;
+    openblas_set_num_threads(previous_blas_);
+    omp_set_num_threads(previous_omp_);
+  }
+  OneBlasThread(const OneBlasThread&) = delete;
+  OneBlasThread& operator=(const OneBlasThread&) = delete;
+
+ private:
+  int previous_blas_, previous_omp_;
+};
+
 // In deterministic mode, OpenBLAS on one thread for the lifetime of this object (see
-// tensor/determinism.h); the caller's thread count comes back afterwards.
+// tensor/determinism.h); the caller's thread counts come back afterwards.
 class BlasThreadsForDeterminism {
  public:
   BlasThreadsForDeterminism() {
-    if (!deterministic()) return;
-    previous_ = openblas_get_num_threads();
-    if (previous_ != 1) openblas_set_num_threads(1);
+    if (deterministic()) one_thread_.emplace();
   }
-  ~BlasThreadsForDeterminism() {
-    if (previous_ > 1) openblas_set_num_threads(previous_);
-  }
-  BlasThreadsForDeterminism(const BlasThreadsForDeterminism&) = delete;
-  BlasThreadsForDeterminism& operator=(const BlasThreadsForDeterminism&) = delete;
 
  private:
-  int previous_ = 0;
+  std::optional<OneBlasThread> one_thread_;
 };
 
 }  // namespace moegrad

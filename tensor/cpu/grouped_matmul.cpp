@@ -46,11 +46,9 @@ void for_each_group(std::int64_t groups, std::int64_t rows, Body&& body) {
     for (std::int64_t g = 0; g < groups; ++g) body(g);
     return;
   }
-  int blas_threads = openblas_get_num_threads();
-  openblas_set_num_threads(1);
+  OneBlasThread one_blas_thread;
 #pragma omp parallel for schedule(dynamic, 1)
   for (std::int64_t g = 0; g < groups; ++g) body(g);
-  openblas_set_num_threads(blas_threads);
 }
 
 }  // namespace

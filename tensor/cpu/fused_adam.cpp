@@ -1,0 +1,63 @@
+// The CPU loop of fused_adam_step (tensor/fused_adam.h). Each scalar is cast to the tensor's dtype
+// first, as the public ops do with a scalar operand (scalar_like), and the operations run in the
+// same order as nn/adam.cpp's op-by-op form: the results match it bit for bit.
+#include "tensor/fused_adam.h"
+
+#include <cmath>
+
+#include "tensor/cpu/parallel.h"
+#include "tensor/profiler.h"
+
+namespace moegrad {
+
+namespace {
+
+template <class T>
+void adam_loop(T* p, const T* g, T* m, T* v, std::int64_t n, const AdamStepConstants& c) {
+  const bool decoupled = c.decoupled_weight_decay != 0.0, l2 = c.l2_weight_decay != 0.0;
+  const T decay = static_cast<T>(1.0 - c.lr * c.decoupled_weight_decay);
+  const T l2_weight = static_cast<T>(c.l2_weight_decay);
+  const T beta1 = static_cast<T>(c.beta1), one_minus_beta1 = static_cast<T>(1.0 - c.beta1);
+  const T beta2 = static_cast<T>(c.beta2), one_minus_beta2 = static_cast<T>(1.0 - c.beta2);
+  const T sqrt_bias_correction2 = static_cast<T>(std::sqrt(c.bias_correction2));
+  const T eps = static_cast<T>(c.eps);
+  const T step_size = static_cast<T>(c.lr / c.bias_correction1);
+  // Memory-bound: a thread per 64 Ki elements at most, so small tensors stay on one thread.
+  parallel_for(n, std::int64_t{1} << 16, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t i = begin; i < end; ++i) {
+      T param = decoupled ? p[i] * decay : p[i];
+      T grad = l2 ? g[i] + l2_weight * param : g[i];
+      T m_i = beta1 * m[i] + one_minus_beta1 * grad;
+      T v_i = beta2 * v[i] + one_minus_beta2 * (grad * grad);
+      T denominator = std::sqrt(v_i) / sqrt_bias_correction2 + eps;
+      m[i] = m_i;
+      v[i] = v_i;
+      p[i] = param - step_size * (m_i / denominator);
+    }
+  });
+}
+
+bool fusable(const Tensor& t, const Tensor& like) {
+  return t.defined() && t.device().is_cpu() && t.is_contiguous() && t.dtype() == like.dtype() &&
+         t.shape() == like.shape() && is_floating(t.dtype());
+}
+
+}  // namespace
+
+bool fused_adam_step(Tensor& parameter, const Tensor& gradient, Tensor& exp_avg, Tensor& exp_avg_sq,
+                     const AdamStepConstants& constants) {
+  if (!fusable(parameter, parameter) || !fusable(gradient, parameter) || !fusable(exp_avg, parameter) ||
+      !fusable(exp_avg_sq, parameter)) {
+    return false;
+  }
+  profiler::RegionScope region("fused adam step");
+  dispatch_floating(parameter.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    adam_loop<T>(parameter.data<T>(), gradient.data<T>(), exp_avg.data<T>(), exp_avg_sq.data<T>(), parameter.numel(),
+                 constants);
+  });
+  for (Tensor* t : {&parameter, &exp_avg, &exp_avg_sq}) t->storage()->bump_version();
+  return true;
+}
+
+}  // namespace moegrad
