@@ -258,6 +258,7 @@ int main(int argc, char** argv) {
   app.add_option("--alpha", alpha, "L_PD = alpha MLM + (1 - alpha) KD (paper 0.5)");
   app.add_option("--seeds", seeds, "student seeds (same batches and init for the three strategies)");
   app.add_option("--lr", lr, "student AdamW learning rate");
+  app.add_option("--evaluations", evaluations, "held-out MLM evaluations per student run");
   app.add_option("--teacher-lr", teacher_lr, "teacher AdamW learning rate");
   app.add_option("--tasks", tasks, "DATA.md tasks to fine-tune the student on");
   app.add_option("--finetune-steps", finetune_steps, "fine-tuning steps per task");
