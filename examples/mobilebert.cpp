@@ -233,10 +233,10 @@ std::string mean_sd(const std::vector<double>& v, int digits = 3) {
 int main(int argc, char** argv) {
   CLI::App app{"MobileBERT: bottleneck student, inverted-bottleneck teacher, progressive vs joint vs auxiliary transfer"};
   train::ExampleFlags flags;
-  std::int64_t inter = 128, student_intra = 32, student_ffn = 128, stacked = 4, teacher_intra = 256, teacher_ffn = 512;
-  std::int64_t layers = 4, heads = 4, tokens = 48, batch = 16, vocab = 8000, sentences = 60000;
-  std::int64_t teacher_steps = 600, distill_steps = 400, seeds = 3, evaluations = 8;
-  std::int64_t finetune_steps = 150, finetune_batch = 32, max_train = 4000, max_dev = 600, latency_repeats = 20;
+  std::int64_t inter = 64, student_intra = 16, student_ffn = 64, stacked = 4, teacher_intra = 128, teacher_ffn = 256;
+  std::int64_t layers = 4, heads = 4, tokens = 32, batch = 16, vocab = 8000, sentences = 30000;
+  std::int64_t teacher_steps = 300, distill_steps = 240, seeds = 3, evaluations = 6;
+  std::int64_t finetune_steps = 80, finetune_batch = 32, max_train = 3000, max_dev = 500, latency_repeats = 20;
   double teacher_lr = 1e-3, lr = 1e-3, finetune_lr = 5e-4, layer_share = 0.5, alpha = 0.5;
   std::vector<std::string> tasks = {"wn-pos", "fortune-topic"};
   train::add_example_flags(app, flags);
