@@ -236,10 +236,10 @@ int main(int argc, char** argv) {
   CLI::App app{"MobileBERT: bottleneck student, inverted-bottleneck teacher, progressive vs joint vs auxiliary transfer"};
   train::ExampleFlags flags;
   std::int64_t inter = 64, student_intra = 16, student_ffn = 64, stacked = 4, teacher_intra = 128, teacher_ffn = 256;
-  std::int64_t layers = 4, heads = 4, tokens = 32, batch = 16, vocab = 4000, sentences = 30000;
-  std::int64_t teacher_steps = 800, distill_steps = 240, seeds = 3, evaluations = 6;
+  std::int64_t layers = 4, heads = 4, tokens = 32, batch = 32, vocab = 4000, sentences = 30000;
+  std::int64_t teacher_steps = 600, distill_steps = 240, seeds = 3, evaluations = 6;
   std::int64_t finetune_steps = 150, finetune_batch = 32, max_train = 3000, max_dev = 500, latency_repeats = 20;
-  double teacher_lr = 3e-3, lr = 1e-3, finetune_lr = 1e-3, layer_share = 0.5, alpha = 0.5;
+  double teacher_lr = 1e-3, lr = 1e-3, finetune_lr = 1e-3, layer_share = 0.5, alpha = 0.5;
   std::vector<std::string> tasks = {"wn-pos", "fortune-topic"};
   train::add_example_flags(app, flags);
   app.add_option("--inter-dim", inter, "block input/output width, shared by teacher and student (paper 512)");
