@@ -172,7 +172,8 @@ std::pair<data::BertBatch, Tensor> task_batch(const std::vector<data::BertInput>
 
 // Dev accuracy after `steps` AdamW steps from the student's encoder weights.
 double fine_tune_accuracy(const MobileBertForMaskedLM& student, const TaskData& task, std::int64_t steps,
-                          std::int64_t batch, double lr, std::uint64_t seed) {
+                          std::int64_t batch, double lr, std::uint64_t seed, train::MetricsLog& metrics,
+                          const std::string& run_name) {
   Generator generator(seed);
   distill::MobileBertForSequenceClassification model(student.encoder->config,
                                                      static_cast<std::int64_t>(task.labels.size()), generator);
@@ -188,6 +189,8 @@ double fine_tune_accuracy(const MobileBertForMaskedLM& student, const TaskData& 
     loss.backward();
     nn::clip_grad_norm(model.parameters(), 1.0);
     optimizer.step();
+    metrics.write({{"run", run_name}, {"task", task.name}, {"step", step + 1}, {"split", "finetune"},
+                   {"loss", loss.item()}});
   }
   NoGradGuard no_grad;
   model.eval();
@@ -355,7 +358,8 @@ int main(int argc, char** argv) {
       outcome.curves.push_back(curve);
       eval_steps = steps_seen;
       for (const TaskData& task : task_data) {
-        double accuracy = fine_tune_accuracy(student, task, finetune_steps, finetune_batch, finetune_lr, seed + 17);
+        double accuracy = fine_tune_accuracy(student, task, finetune_steps, finetune_batch, finetune_lr, seed + 17,
+                                             metrics, fmt::format("{} s{}", name, seed));
         outcome.accuracy[task.name].push_back(accuracy);
         metrics.write({{"run", fmt::format("{} s{}", name, seed)}, {"task", task.name}, {"split", "dev"},
                        {"accuracy", accuracy}});
