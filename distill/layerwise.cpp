@@ -68,9 +68,28 @@ Tensor hidden_state_mse(const Tensor& student, const Tensor& teacher, nn::Linear
   return sum(per_token * real) / count;
 }
 
-Tensor feature_map_transfer(const Tensor& student, const Tensor& teacher, const Tensor& token_mask) {
+Tensor feature_map_transfer(const Tensor& student, const Tensor& teacher, const Tensor& token_mask,
+                            FeatureMomentWeights moment_weights) {
   check_same_shape("feature_map_transfer", student, teacher, 3);  // MobileBERT compares 512-wide maps directly
-  return hidden_state_mse(student, teacher, nullptr, token_mask);
+  Tensor loss = hidden_state_mse(student, teacher, nullptr, token_mask);
+  if (moment_weights.mean == 0.0 && moment_weights.variance == 0.0) return loss;  // the paper's eq. (1)
+  FeatureMomentLoss moments = feature_moment_transfer(student, teacher, token_mask);
+  return loss + moments.mean * moment_weights.mean + moments.variance * moment_weights.variance;
+}
+
+FeatureMomentLoss feature_moment_transfer(const Tensor& student, const Tensor& teacher, const Tensor& token_mask) {
+  check_same_shape("feature_moment_transfer", student, teacher, 3);
+  Tensor real = real_tokens(token_mask, teacher, "feature_moment_transfer");  // (B,T)
+  double count = count_or_throw(real, "feature_moment_transfer");
+  // per-token mean μ_t and population variance σ²_t over the D features: (B,T)
+  auto moments = [](const Tensor& h) {
+    Tensor mu = mean(h, {-1});
+    return std::pair{mu, mean(square(h - unsqueeze(mu, -1)), {-1})};
+  };
+  auto [student_mean, student_variance] = moments(student);
+  auto [teacher_mean, teacher_variance] = moments(detach(teacher));
+  return {sum(square(teacher_mean - student_mean) * real) / count,
+          sum(square(teacher_variance - student_variance) * real) / count};
 }
 
 Tensor attention_score_mse(const Tensor& student_scores, const Tensor& teacher_scores, const Tensor& token_mask) {

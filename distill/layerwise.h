@@ -13,8 +13,11 @@
 // MobileBERT (Sun et al., ACL 2020, arXiv 2004.02984, §3.5; PAPERS.md §11):
 //   L_FMT = (1/(T·N)) Σ_t Σ_n (H^tr_{t,n} − H^st_{t,n})²                                 eq. (1)
 //   L_AT  = (1/(T·A)) Σ_t Σ_a KL(a^tr_{t,a} ‖ a^st_{t,a})                               eq. (2)
-//   (The public code adds mean/variance matching terms to L_FMT; PAPERS.md does not give them, so
-//   they are not here.)
+//   Optional moment terms. The public code adds terms matching each token's feature mean and
+//   variance; PAPERS.md only says so. Our reading, with μ_t and σ²_t the mean and the population
+//   variance of token t's N features:
+//     L_mean = (1/T) Σ_t (μ^tr_t − μ^st_t)²,   L_var = (1/T) Σ_t (σ²^tr_t − σ²^st_t)²
+//     L_FMT' = L_FMT + w_mean · L_mean + w_var · L_var      (both weights 0 by default: off)
 //
 // Letters: B batch, T tokens, H heads, D_S/D_T student/teacher width, M/N student/teacher layers.
 // Padding: token_mask (B,T) holds 1 for real tokens and 0 for padding (undefined = all real).
@@ -46,8 +49,24 @@ Tensor hidden_state_mse(const Tensor& student, const Tensor& teacher, nn::Linear
 Tensor attention_score_mse(const Tensor& student_scores, const Tensor& teacher_scores,
                            const Tensor& token_mask = Tensor());
 
-// MobileBERT L_FMT: MSE of same-width feature maps (B,T,D) over real tokens.
-Tensor feature_map_transfer(const Tensor& student, const Tensor& teacher, const Tensor& token_mask = Tensor());
+// MobileBERT's optional FMT terms: the weights of L_mean and L_var (0 leaves a term out).
+struct FeatureMomentWeights {
+  double mean = 0.0;
+  double variance = 0.0;
+};
+
+// MobileBERT L_FMT: MSE of same-width feature maps (B,T,D) over real tokens, plus the moment terms
+// when their weights are not 0.
+Tensor feature_map_transfer(const Tensor& student, const Tensor& teacher, const Tensor& token_mask = Tensor(),
+                            FeatureMomentWeights moment_weights = {});
+
+// L_mean and L_var above, each a mean over real tokens.
+struct FeatureMomentLoss {
+  Tensor mean;
+  Tensor variance;
+};
+FeatureMomentLoss feature_moment_transfer(const Tensor& student, const Tensor& teacher,
+                                          const Tensor& token_mask = Tensor());
 
 // MobileBERT L_AT: KL(teacher probs ‖ student probs) over the real keys of each head and real query,
 // averaged over heads and real queries. probs (B,H,T,T).

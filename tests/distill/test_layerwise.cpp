@@ -86,6 +86,25 @@ TEST_CASE("layerwise: attention transfer is the teacher-to-student KL per head a
   check_close(padded_student.grad(), {-1.0, -1.0 / 3.0, 0, -0.25, -0.75, 0, 0, 0, 0}, 1e-12);
 }
 
+TEST_CASE("layerwise: MobileBERT's FMT mean and variance terms, worked by hand, off by default") {
+  // Student tokens [1, 3] and [2, 2]: means 2, 2; population variances 1, 0.
+  // Teacher tokens [0, 0] and [1, 3]: means 0, 2; variances 0, 1.
+  Tensor student = doubles({1, 3, 2, 2}, {1, 2, 2});
+  Tensor teacher = doubles({0, 0, 1, 3}, {1, 2, 2});
+  // L_mean = ((0 − 2)² + (2 − 2)²) / 2 = 2;  L_var = ((0 − 1)² + (1 − 0)²) / 2 = 1
+  FeatureMomentLoss moments = feature_moment_transfer(student, teacher);
+  check_close(moments.mean, {2.0}, 1e-12);
+  check_close(moments.variance, {1.0}, 1e-12);
+  // L_FMT = ((1−0)² + (3−0)² + (2−1)² + (2−3)²) / (2·2) = 12 / 4 = 3, alone by default
+  check_close(feature_map_transfer(student, teacher), {3.0}, 1e-12);
+  // 3 + 0.5·2 + 2·1 = 6
+  check_close(feature_map_transfer(student, teacher, Tensor(), {.mean = 0.5, .variance = 2.0}), {6.0}, 1e-12);
+  // Token 1 padding: L_FMT = 10 / 2 = 5, L_mean = 4, L_var = 1; 5 + 4 + 1 = 10
+  check_close(feature_map_transfer(student, teacher, mask({1, 0}, {1, 2}), {.mean = 1.0, .variance = 1.0}), {10.0},
+              1e-12);
+  CHECK_THROWS_AS(feature_moment_transfer(student, zeros({1, 2, 3}, kFloat64)), ShapeError);
+}
+
 TEST_CASE("layerwise: each loss passes gradcheck in float64 with padding") {
   Tensor token_mask = mask({1, 1, 1, 1, 1, 0}, {2, 3});
   Tensor teacher_hidden = leaf({2, 3, 4}, 1);
@@ -95,6 +114,11 @@ TEST_CASE("layerwise: each loss passes gradcheck in float64 with padding") {
                   {leaf({2, 3, 3}, 2)});
   check_gradients([&](const std::vector<Tensor>& v) { return feature_map_transfer(v[0], teacher_hidden, token_mask); },
                   {leaf({2, 3, 4}, 3)});
+  check_gradients(
+      [&](const std::vector<Tensor>& v) {
+        return feature_map_transfer(v[0], teacher_hidden, token_mask, {.mean = 0.7, .variance = 1.3});
+      },
+      {leaf({2, 3, 4}, 8)});
   Tensor teacher_scores = leaf({2, 2, 3, 3}, 4, -3.0, 3.0);
   check_gradients([&](const std::vector<Tensor>& v) { return attention_score_mse(v[0], teacher_scores, token_mask); },
                   {leaf({2, 2, 3, 3}, 5, -3.0, 3.0)});
