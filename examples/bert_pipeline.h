@@ -27,6 +27,8 @@
 //   nlohmann::ordered_json comparisons = board.compare("student", "teacher");  // per task and the average
 //
 // Sequences are [CLS] ... [SEP] with segment 0; MLM masking is BERT's 80/10/10 (data/mlm.h).
+// Threads: on a machine shared with other jobs, run with one OpenMP thread (train::use_threads(1),
+// or --threads 1): with the cores oversubscribed, two threads ran these small models 20× slower.
 #pragma once
 #include <fmt/format.h>
 

@@ -13,6 +13,7 @@ papers=(
   "glam|Du et al. 2021, GLaM"
   "st_moe|Zoph et al. 2022, ST-MoE"
   "widenet|Xue et al. 2022, WideNet"
+  "tcd|Lu et al. 2024, Transfer Capability Distillation"
 )
 logs="$build/tour"
 mkdir -p "$logs"
