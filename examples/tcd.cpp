@@ -32,12 +32,13 @@ using nlohmann::json;
 
 namespace {
 
+// The default: what fits about an hour on this shared 2-core machine (README gives the times).
 struct Sizes {
-  std::int64_t vocab = 4000, max_len = 64;
-  std::int64_t dim = 64, layers = 4, experts = 16, batch = 32;
-  std::int64_t teacher_steps = 1500, student_steps = 1500, ablation_steps = 750, checkpoints = 6;
-  std::int64_t seeds = 3, epochs = 2, max_train = 2000, max_eval = 1000;
-  double lr = 1e-3, finetune_lr = 3e-4, capacity_factor = 0.0;
+  std::int64_t vocab = 1000, max_len = 32;
+  std::int64_t dim = 64, layers = 2, experts = 8, batch = 32;
+  std::int64_t teacher_steps = 400, student_steps = 400, ablation_steps = 150, checkpoints = 4;
+  std::int64_t seeds = 3, epochs = 2, max_train = 1000, max_eval = 300;
+  double lr = 1e-3, finetune_lr = 1e-3, capacity_factor = 0.0;
   bool ablation = true;
 };
 
@@ -187,7 +188,7 @@ int main(int argc, char** argv) {
   train::ExampleFlags flags;
   flags.threads = 1;  // on a shared machine one OpenMP thread per process is far faster than two
   Sizes sizes;
-  bool full = false, only_user_tasks = false;
+  bool full = false, only_user_tasks = false, ablation_only = false;
   std::string user_tasks, trend_task = "wn-lexname", cache_dir = "build/cache/bert_pipeline";
   double beta = 1.0;
   train::add_example_flags(app, flags);
@@ -218,6 +219,7 @@ int main(int argc, char** argv) {
   app.add_option("--beta", beta, "weight of the TCD losses");
   app.add_option("--capacity-factor", sizes.capacity_factor, "MoE capacity factor (0: dropless)");
   app.add_flag("!--no-ablation", sizes.ablation, "skip the T/I/A ablation");
+  app.add_flag("--ablation-only", ablation_only, "only the teacher and the T/I/A ablation (its own --out)");
   app.add_option("--cache", cache_dir, "where the tokenizer and task TSVs are cached");
   CLI11_PARSE(app, argc, argv);
   if (flags.quick) {  // seconds: a smoke test of every stage, not a measurement
@@ -280,11 +282,15 @@ int main(int argc, char** argv) {
   teacher.module->eval();  // frozen from here on: no dropout, no gradient
   teacher.module->freeze("*");
 
-  Generator baseline_generator(flags.seed + 1);
-  Built baseline = build_mlm(moe_spec, baseline_generator);
-  json baseline_record = pretrain_stage("baseline", baseline, corpus,
-                                        schedule(sizes.teacher_steps + sizes.student_steps), baseline_generator, run, {},
-                                        moe_spec.config.to_json());
+  // The MoE baseline: MLM + balance loss, for teacher + student steps (alignment b). Its seed, and
+  // so its initialisation and batch order, is every student's.
+  auto train_mlm_only = [&](const std::string& name, std::int64_t steps) {
+    Generator generator(flags.seed + 1);
+    Built model = build_mlm(moe_spec, generator);
+    return pretrain_stage(name, model, corpus, schedule(steps), generator, run, {}, moe_spec.config.to_json());
+  };
+  json baseline_record, student_record;
+  if (!ablation_only) baseline_record = train_mlm_only("baseline", sizes.teacher_steps + sizes.student_steps);
 
   // A TCD student: the same MoE BERT (same seed as the baseline), MLM + β·TCD from the teacher.
   auto train_student = [&](const std::string& name, distill::TcdConfig tcd, std::int64_t steps) {
@@ -307,11 +313,13 @@ int main(int argc, char** argv) {
     };
     return pretrain_stage(name, student, corpus, options, generator, run, extra, moe_spec.config.to_json());
   };
-  json student_record = train_student("student", distill::TcdConfig{}, sizes.student_steps);
+  if (!ablation_only) student_record = train_student("student", distill::TcdConfig{}, sizes.student_steps);
 
-  std::vector<std::pair<std::string, json>> ablation;  // "student T", ... with their records
-  if (sizes.ablation) {
-    for (int mask : {1, 2, 4, 3, 5, 6, 7}) {  // T, I, A, then the pairs, then all three
+  // The ablation: MLM only (the reference at the same steps), T, I, A, the pairs, all three.
+  std::vector<std::pair<std::string, json>> ablation;
+  if (sizes.ablation || ablation_only) {
+    ablation.push_back({"MLM only", train_mlm_only("ablation-MLM-only", sizes.ablation_steps)});
+    for (int mask : {1, 2, 4, 3, 5, 6, 7}) {
       distill::TcdConfig tcd;
       tcd.trunk = mask & 1;
       tcd.inner = mask & 2;
@@ -326,11 +334,16 @@ int main(int argc, char** argv) {
     auto losses = as_doubles(r["eval_loss"]);
     return *std::min_element(losses.begin(), losses.end());
   };
-  double target = std::max(min_loss(baseline_record), min_loss(student_record));
-  json baseline_at_loss = first_reaching(baseline_record, target), student_at_loss = first_reaching(student_record, target);
-  fmt::print("alignment (a): target MLM validation loss {:.3f}: baseline step {} ({:.3f}), student step {} ({:.3f})\n",
-             target, baseline_at_loss["step"].get<std::int64_t>(), baseline_at_loss["loss"].get<double>(),
-             student_at_loss["step"].get<std::int64_t>(), student_at_loss["loss"].get<double>());
+  double target = NAN;
+  json baseline_at_loss, student_at_loss;
+  if (!ablation_only) {
+    target = std::max(min_loss(baseline_record), min_loss(student_record));
+    baseline_at_loss = first_reaching(baseline_record, target);
+    student_at_loss = first_reaching(student_record, target);
+    fmt::print("alignment (a): target MLM validation loss {:.3f}: baseline step {} ({:.3f}), student step {} ({:.3f})\n",
+               target, baseline_at_loss["step"].get<std::int64_t>(), baseline_at_loss["loss"].get<double>(),
+               student_at_loss["step"].get<std::int64_t>(), student_at_loss["loss"].get<double>());
+  }
 
   // ---- 4. fine-tuning: model name -> (checkpoint, spec)
   struct Entry {
@@ -338,13 +351,18 @@ int main(int argc, char** argv) {
     json checkpoint;
     const ModelSpec* spec;
   };
-  std::vector<Entry> models = {
-      {"teacher (BERT)", teacher_record["checkpoints"].back(), &vanilla},
-      {"MoE baseline @loss", baseline_at_loss, &moe_spec},
-      {"TCD student @loss", student_at_loss, &moe_spec},
-      {"MoE baseline @steps", baseline_record["checkpoints"].back(), &moe_spec},
-      {"TCD student @steps", student_record["checkpoints"].back(), &moe_spec},
-  };
+  std::vector<Entry> models;
+  if (!ablation_only) {
+    models = {
+        {"teacher (BERT)", teacher_record["checkpoints"].back(), &vanilla},
+        {"MoE baseline @loss", baseline_at_loss, &moe_spec},
+        {"TCD student @loss", student_at_loss, &moe_spec},
+        {"MoE baseline @steps", baseline_record["checkpoints"].back(), &moe_spec},
+        {"TCD student @steps", student_record["checkpoints"].back(), &moe_spec},
+    };
+  }
+  std::vector<std::string> main_models;
+  for (const Entry& e : models) main_models.push_back(e.name);
   for (const auto& [positions, record] : ablation) models.push_back({"ablation " + positions, record["checkpoints"].back(), &moe_spec});
 
   ScoreCache cache(stage_path(run, "scores"));
@@ -376,6 +394,7 @@ int main(int argc, char** argv) {
   json trend_json = json::object();
   for (const auto& [name, record] : {std::pair<std::string, json>{"MoE baseline", baseline_record},
                                      std::pair<std::string, json>{"TCD student", student_record}}) {
+    if (ablation_only) break;
     std::vector<double> steps;
     std::vector<std::vector<double>> scores;
     for (const auto& c : record["checkpoints"]) {
@@ -390,12 +409,10 @@ int main(int argc, char** argv) {
   }
 
   // ---- 6. tables, comparisons, plots, summary
-  std::vector<std::string> main_models;
-  for (std::size_t i = 0; i < 5; ++i) main_models.push_back(models[i].name);
   train::Table table = accuracy.table(main_models);
   fmt::print("\ntest accuracy (%), mean ± sd over {} fine-tuning seeds:\n", sizes.seeds);
   table.print(std::cout);
-  std::vector<std::string> ablation_models = {"MoE baseline @steps"};
+  std::vector<std::string> ablation_models;
   for (const auto& [positions, record] : ablation) ablation_models.push_back("ablation " + positions);
   train::Table ablation_table = accuracy.table(ablation_models);
   if (!ablation.empty()) {
@@ -404,12 +421,14 @@ int main(int argc, char** argv) {
   }
 
   nlohmann::ordered_json comparisons = nlohmann::ordered_json::array();
-  bp::append_all(comparisons, accuracy.compare("TCD student @loss", "MoE baseline @loss"));
-  bp::append_all(comparisons, accuracy.compare("TCD student @steps", "MoE baseline @steps"));
-  bp::append_all(comparisons, accuracy.compare("TCD student @steps", "teacher (BERT)"));
-  bp::append_all(comparisons, accuracy.compare("teacher (BERT)", "MoE baseline @loss"));
-  for (const auto& [positions, record] : ablation) {
-    bp::append_all(comparisons, accuracy.compare("ablation " + positions, "MoE baseline @steps"));
+  if (!ablation_only) {
+    bp::append_all(comparisons, accuracy.compare("TCD student @loss", "MoE baseline @loss"));
+    bp::append_all(comparisons, accuracy.compare("TCD student @steps", "MoE baseline @steps"));
+    bp::append_all(comparisons, accuracy.compare("TCD student @steps", "teacher (BERT)"));
+    bp::append_all(comparisons, accuracy.compare("teacher (BERT)", "MoE baseline @loss"));
+  }
+  for (std::size_t i = 1; i < ablation.size(); ++i) {
+    bp::append_all(comparisons, accuracy.compare("ablation " + ablation[i].first, "ablation MLM only"));
   }
   fmt::print("\npaired differences in average test accuracy (95% interval over seeds):\n");
   train::Table verdicts({"claim", "difference (pts)", "95% interval", "verdict"});
@@ -429,6 +448,7 @@ int main(int argc, char** argv) {
   for (const auto& [name, record] : {std::pair<std::string, json>{"teacher (BERT)", teacher_record},
                                      std::pair<std::string, json>{"MoE baseline", baseline_record},
                                      std::pair<std::string, json>{"TCD student", student_record}}) {
+    if (record.is_null()) continue;
     curves.push_back({name, as_doubles(record["eval_steps"]), as_doubles(record["eval_loss"])});
   }
   train::line_plot(run.plot_path("pretraining"), "MLM validation loss", "pre-training step", "loss", curves);
@@ -443,7 +463,7 @@ int main(int argc, char** argv) {
   train::bar_plot(run.plot_path("downstream"), "average test accuracy over tasks", labels, averages, "%");
   train::line_plot(run.plot_path("loss_vs_score"), "pre-training vs transfer", "MLM validation loss",
                    "average test accuracy (%)", loss_vs_score);
-  train::line_plot(run.plot_path("trend"), fmt::format("{} over pre-training (mean ± 1 sd)", trend->name),
+  if (!trend_series.empty()) train::line_plot(run.plot_path("trend"), fmt::format("{} over pre-training (mean ± 1 sd)", trend->name),
                    "pre-training step", "test accuracy (%)", trend_series);
 
   json model_losses = json::object();
@@ -460,13 +480,20 @@ int main(int argc, char** argv) {
                   {"test_macro_f1", macro_f1.table(main_models).to_json()},
                   {"ablation", ablation_table.to_json()},
                   {"trend", trend_json},
-                  {"pretraining_seconds", {{"teacher", teacher_record["seconds"]}, {"baseline", baseline_record["seconds"]},
-                                           {"student", student_record["seconds"]}}},
+                  {"pretraining_seconds", {{"teacher", teacher_record["seconds"]},
+                                           {"baseline", ablation_only ? json() : baseline_record["seconds"]},
+                                           {"student", ablation_only ? json() : student_record["seconds"]}}},
                   {"comparisons", json::parse(comparisons.dump())}};
   run.write_summary(summary);
   fmt::print("results in {}\n", run.path().string());
-  fmt::print("tour: tcd | avg test acc TCD student - MoE baseline at equal MLM loss {:+.1f} pts [{:+.1f}, {:+.1f}] over {} "
-             "seeds | {}\n",
+  // The headline is the first average comparison: TCD student vs MoE baseline at equal MLM loss
+  // (in --ablation-only runs, T alone vs MLM only).
+  if (headline.is_null()) {
+    fmt::print("tour: tcd | no comparison with 2 or more seeds | no\n");
+    return 0;
+  }
+  std::string claim = headline["claim"];
+  fmt::print("tour: tcd | avg test acc, {}: {:+.1f} pts [{:+.1f}, {:+.1f}] over {} seeds | {}\n", claim,
              100.0 * headline["difference"].get<double>(), 100.0 * headline["ci95"][0].get<double>(),
              100.0 * headline["ci95"][1].get<double>(), headline["seeds"].get<std::int64_t>(),
              headline["shown"].get<bool>() && headline["difference"].get<double>() > 0.0 ? "yes" : "no");
