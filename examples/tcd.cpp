@@ -410,8 +410,10 @@ int main(int argc, char** argv) {
 
   // ---- 6. tables, comparisons, plots, summary
   train::Table table = accuracy.table(main_models);
-  fmt::print("\ntest accuracy (%), mean ± sd over {} fine-tuning seeds:\n", sizes.seeds);
-  table.print(std::cout);
+  if (!main_models.empty()) {
+    fmt::print("\ntest accuracy (%), mean ± sd over {} fine-tuning seeds:\n", sizes.seeds);
+    table.print(std::cout);
+  }
   std::vector<std::string> ablation_models;
   for (const auto& [positions, record] : ablation) ablation_models.push_back("ablation " + positions);
   train::Table ablation_table = accuracy.table(ablation_models);
