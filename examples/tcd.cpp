@@ -183,7 +183,7 @@ std::vector<double> as_doubles(const json& values) { return values.get<std::vect
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run_tcd(int argc, char** argv) {
   CLI::App app{"Transfer Capability Distillation: a vanilla BERT teaches an MoE BERT to transfer"};
   train::ExampleFlags flags;
   flags.threads = 1;  // on a shared machine one OpenMP thread per process is far faster than two
@@ -500,4 +500,14 @@ int main(int argc, char** argv) {
              100.0 * headline["ci95"][1].get<double>(), headline["seeds"].get<std::int64_t>(),
              headline["shown"].get<bool>() && headline["difference"].get<double>() > 0.0 ? "yes" : "no");
   return 0;
+}
+
+// A bad --tasks file or a missing data package ends with its message, not an abort.
+int main(int argc, char** argv) {
+  try {
+    return run_tcd(argc, argv);
+  } catch (const std::exception& error) {
+    fmt::print(stderr, "tcd: {}\n", error.what());
+    return 1;
+  }
 }
