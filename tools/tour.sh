@@ -14,6 +14,7 @@ papers=(
   "st_moe|Zoph et al. 2022, ST-MoE"
   "widenet|Xue et al. 2022, WideNet"
   "mobilebert|Sun et al. 2020, MobileBERT"
+  "tcd|Lu et al. 2024, Transfer Capability Distillation"
 )
 logs="$build/tour"
 mkdir -p "$logs"
