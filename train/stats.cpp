@@ -45,10 +45,12 @@ PairedDifference paired_difference(const std::vector<double>& a, const std::vect
 }
 
 Comparison compare(const std::string& claim, const std::string& a_name, const std::string& b_name,
-                   const std::string& metric, const std::vector<double>& a, const std::vector<double>& b) {
+                   const std::string& metric, const std::vector<double>& a, const std::vector<double>& b,
+                   Better better) {
   PairedDifference difference = paired_difference(a, b);
+  bool on_a_side = better == Better::Higher ? difference.low > 0.0 : difference.high < 0.0;
   return Comparison{claim,          a_name,          b_name,           metric, difference.mean,
-                    difference.low, difference.high, difference.seeds, difference.shown};
+                    difference.low, difference.high, difference.seeds, on_a_side};
 }
 
 nlohmann::ordered_json to_json(const Comparison& comparison) {

@@ -35,8 +35,15 @@ struct Comparison {
   bool shown = false;
 };
 
+// Which way of the metric is better: accuracy is Higher, a loss is Lower.
+enum class Better { Higher, Lower };
+
+// "A beats B on metric": difference = mean(a − b) with its 95% interval, and shown only when the
+// whole interval lies on A's side (above 0 for Higher, below 0 for Lower). An interval on the other
+// side does not show the claim: it shows its reverse, which the caller can state as its own claim.
 Comparison compare(const std::string& claim, const std::string& a_name, const std::string& b_name,
-                   const std::string& metric, const std::vector<double>& a, const std::vector<double>& b);
+                   const std::string& metric, const std::vector<double>& a, const std::vector<double>& b,
+                   Better better = Better::Higher);
 
 // {"claim": ..., "a": ..., "b": ..., "metric": ..., "difference": d, "ci95": [lo, hi], "seeds": n,
 //  "shown": true|false}, keys in that order.

@@ -52,3 +52,17 @@ TEST_CASE("stats: a comparison is written as the JSON object, keys in order") {
         R"({"claim":"switch beats dense","a":"switch","b":"dense","metric":"accuracy","difference":2.0,)"
         R"("ci95":[-0.5,4.5],"seeds":3,"shown":false})");
 }
+
+TEST_CASE("stats: a claim is shown only when the interval lies on A's side of 0") {
+  // a − b = {2, 3, 4}: d̄ = 3, sd = 1, SE = 1/√3 = 0.57735, t(2) = 4.303 → 3 ± 2.4842 = [0.516, 5.484].
+  std::vector<double> a{12, 13, 14}, b{10, 10, 10};
+  Comparison higher = compare("A has the higher accuracy", "A", "B", "accuracy", a, b, Better::Higher);
+  CHECK(higher.ci95_low == doctest::Approx(0.5158).epsilon(1e-3));
+  CHECK(higher.shown);
+  // The same numbers as a loss: A is worse, so "A beats B" is not shown (its reverse is).
+  Comparison lower = compare("A has the lower loss", "A", "B", "loss", a, b, Better::Lower);
+  CHECK_FALSE(lower.shown);
+  // And B beats A on the loss is shown.
+  CHECK(compare("B has the lower loss", "B", "A", "loss", b, a, Better::Lower).shown);
+  CHECK_FALSE(compare("B has the higher accuracy", "B", "A", "accuracy", b, a).shown);
+}
