@@ -105,7 +105,7 @@ def run_config(args, config):
             line.update(torch_version=result["torch_version"], peak_rss_raw_mb=peak_mb,
                         baseline_rss_mb=peak[name]["baseline_rss_mb"])
         else:
-            line["speed_vs_torch"] = statistics.median(ratios)
+            line.update(speed_vs_torch=statistics.median(ratios), round_ratios=[round(r, 3) for r in ratios])
         result[name] = line
         with open(args.jsonl, "a") as out:
             out.write(json.dumps(line) + "\n")
