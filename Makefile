@@ -3,7 +3,11 @@
 #   make test         build, check an installed copy (tools/test_install.sh), then run the test
 #                     suite (its last line: "tests: N passed, M failed")
 #   make demo         build, then a tour: every paper's example in --quick mode and one table
-#   make bench        benchmarks (ratios against raw BLAS, side by side in one run)
+#   make bench        benchmarks (ratios against raw BLAS, side by side in one run; the four
+#                     training-step configs of bench/configs.h -> build/bench.jsonl)
+#   make bench-compare  the four configs against PyTorch in lockstep (BENCH_ARGS="--rounds 3" etc.)
+#   make bench-check    the first-step loss of both on the same weights (must agree to 1e-4)
+#   make bench-callgrind  instruction counts of one reduced step per config (valgrind)
 #   make bench-cuda   the GPU benchmark (bench/bench_cuda.cpp) and, where PyTorch with CUDA is
 #                     installed, the same step in PyTorch eager (bench/bert_moe_torch.py)
 #   make install      library, headers, moegrad.pc and the CMake package under PREFIX (/usr/local)
@@ -77,8 +81,9 @@ RUN_ENV := ASAN_OPTIONS=protect_shadow_gap=0:detect_leaks=1 UBSAN_OPTIONS=print_
 # cmake), then starts a second make for the build itself. A prerequisite list such as
 # `demo: deps $(EXAMPLES)` is not enough: under -j make starts compiling beside the apt-get run,
 # before fmt/format.h exists. At the top level nothing runs in parallel; the inner make does.
-PUBLIC_TARGETS := all test demo smoke bench bench-cuda examples install venv deps
-.PHONY: $(PUBLIC_TARGETS) build-all run-tests run-demo run-smoke run-bench run-bench-cuda install-files clean
+PUBLIC_TARGETS := all test demo smoke bench bench-compare bench-check bench-callgrind bench-cuda examples install venv deps
+.PHONY: $(PUBLIC_TARGETS) build-all run-tests run-demo run-smoke run-bench run-bench-compare run-bench-check \
+        run-bench-callgrind run-bench-cuda install-files clean
 # `make test demo` runs one after the other (two apt-get runs at once would fight over the lock);
 # a file target typed directly (make -j2 build/libmoegrad.a) still builds in parallel.
 ifeq ($(MAKELEVEL),0)
@@ -105,6 +110,15 @@ bench:
 bench-cuda:
 	@tools/install_deps.sh build
 	@$(MAKE) --no-print-directory run-bench-cuda
+bench-compare:
+	@tools/install_deps.sh build python
+	@$(MAKE) --no-print-directory run-bench-compare
+bench-check:
+	@tools/install_deps.sh build python
+	@$(MAKE) --no-print-directory run-bench-check
+bench-callgrind:
+	@tools/install_deps.sh build profile
+	@$(MAKE) --no-print-directory run-bench-callgrind
 examples:
 	@tools/install_deps.sh build
 	@$(MAKE) --no-print-directory $(EXAMPLES)
@@ -181,8 +195,24 @@ run-demo: $(EXAMPLES)
 run-smoke: $(EXAMPLES)
 	@for e in $(EXAMPLES); do echo "== $$e --quick"; OMP_NUM_THREADS=2 $$e --quick --out $(BUILD)/smoke/$$(basename $$e) || exit 1; done
 
+# The commit measured goes into every JSON line of build/bench.jsonl ("+dirty" with local changes).
+BENCH_COMMIT = $(shell git describe --always --dirty=+dirty 2>/dev/null || echo unknown)
+BENCH_ARGS ?=
+
 run-bench: $(BENCHES)
-	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
+	@for b in $(BENCHES); do echo "== $$b"; MOEGRAD_COMMIT=$(BENCH_COMMIT) $$b || exit 1; done
+
+# moegrad and PyTorch step by step in turn (bench/compare.py), torch from the venv of the tests.
+run-bench-compare: $(BUILD)/bench/train_step
+	@tools/python_venv.sh
+	$(BUILD)/venv/bin/python bench/compare.py --bin $(BUILD)/bench/train_step --commit $(BENCH_COMMIT) $(BENCH_ARGS)
+
+run-bench-check: $(BUILD)/bench/train_step
+	@tools/python_venv.sh
+	$(BUILD)/venv/bin/python bench/compare.py --check --bin $(BUILD)/bench/train_step $(BENCH_ARGS)
+
+run-bench-callgrind: $(BUILD)/bench/train_step
+	@tools/bench_callgrind.sh $(BUILD)
 
 run-bench-cuda: $(BUILD)/bench/bench_cuda
 	$(BUILD)/bench/bench_cuda

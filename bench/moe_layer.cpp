@@ -1,7 +1,7 @@
 // One MoE layer, forward and backward, beside a dense FFN of equal active FLOPs, in one run.
 // T = 4096 tokens of width D = 256, experts of width H = 1024, top-2 (GShard's gate with its
-// random second choice switched off: u = 0 handed in, so every token runs two experts), capacity
-// factor 1.25; the dense FFN has d_ff = 2·H = 2048. Loss = mean(y²) + 0.01 · aux loss.
+// random second choice switched off, random_second_choice = false, so every token runs two
+// experts), capacity factor 1.25; the dense FFN has d_ff = 2·H = 2048. Loss = mean(y²) + 0.01 · aux loss.
 // Each round times the MoE and the dense layer alternately; medians over rounds. One JSON line per
 // expert count:
 //   {"bench":"moe_layer","experts":E,"forward_s":…,"backward_s":…,"dense_forward_s":…,
@@ -53,13 +53,12 @@ int main() {
     moe::GShardRouterConfig router_config;
     router_config.dim = D;
     router_config.experts = E;
+    router_config.random_second_choice = false;  // plain top-2
     moe::MoELayerConfig config;
     config.dim = D;
     config.expert_hidden = H;
     config.capacity_factor_train = 1.25;
     moe::MoELayer layer(config, std::make_shared<moe::GShardRouter>(router_config, generator), generator);
-    moe::RandomDraws draws;
-    draws.uniform = zeros({T});  // 2·g2 > 0 always: plain top-2
     Timing warm_up, moe_timing, dense_timing;
     for (int round = 0; round <= rounds; ++round) {  // round 0 warms up and is dropped
       layer.zero_grad();
@@ -67,7 +66,7 @@ int main() {
       Timing& m = round == 0 ? warm_up : moe_timing;  // warm-up timings are not reported
       Timing& d = round == 0 ? warm_up : dense_timing;
       time_step([&] {
-        moe::MoEOutput out = layer.apply(x, {}, draws);
+        moe::MoEOutput out = layer.apply(x);
         return mean(square(out.output)) + out.routing.aux_loss * 0.01;
       }, m);
       time_step([&] { return mean(square(dense.forward(x))); }, d);

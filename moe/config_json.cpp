@@ -57,7 +57,7 @@ json router_config_to_json(const RouterConfig& config) {
     }
     json operator()(const GShardRouterConfig& c) const {
       return {{"kind", "gshard"}, {"dim", c.dim}, {"experts", c.experts}, {"aux_loss_weight", c.aux_loss_weight},
-              {"init_scale", c.init_scale}};
+              {"init_scale", c.init_scale}, {"random_second_choice", c.random_second_choice}};
     }
     json operator()(const NoisyTopKRouterConfig& c) const {
       return {{"kind", "noisy_topk"}, {"dim", c.dim}, {"experts", c.experts}, {"k", c.k},
@@ -95,6 +95,7 @@ RouterConfig router_config_from_json(const json& object) {
       GShardRouterConfig c{.dim = dim, .experts = experts};
       read_optional(object, "aux_loss_weight", c.aux_loss_weight);
       read_optional(object, "init_scale", c.init_scale);
+      read_optional(object, "random_second_choice", c.random_second_choice);
       return c;
     }
     if (kind == "noisy_topk") {

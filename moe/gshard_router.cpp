@@ -42,6 +42,9 @@ GShardRouter::GShardRouter(const GShardRouterConfig& config, Generator& generato
 RoutingDecision GShardRouter::route(const Tensor& x, Generator& generator, const TokenContext& context,
                                  const RandomDraws& draws) {
   detail::check_router_input("GShardRouter", x, config.dim, context);
+  if (!config.random_second_choice) {  // plain top-2: u = −1 passes 2·g2 > u for every gate, even an underflowed 0
+    return route_with_uniform(x, full({x.size(0)}, -1.0, detail::router_dtype(x), x.device()), context);
+  }
   Tensor u = draws.uniform.defined() ? draws.uniform : rand({x.size(0)}, generator, detail::router_dtype(x), x.device());
   return route_with_uniform(x, u, context);
 }

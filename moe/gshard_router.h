@@ -10,6 +10,9 @@ struct GShardRouterConfig {
   // weight on E² · ℓ_aux, the reference code's scale (the paper gives none): 1 at uniform routing
   double aux_loss_weight = 1e-2;
   double init_scale = 0.1;  // the paper gives no router init; we use Switch's (std √(0.1/D))
+  // false: plain top-2, every token sent to both its experts (no 2·g2 > u test, no draws made);
+  // the gates are still renormalised over the two and first choices still placed first.
+  bool random_second_choice = true;
 };
 
 // Algorithm 1 from gating logits (T,E) on: softmax, top-2 normalised by g1 + g2, the random test

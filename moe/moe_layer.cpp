@@ -191,6 +191,7 @@ void MoELayer::upcycle_from(const nn::FeedForward& ffn) {
     throw ShapeError(fmt::format("[MoELayer] upcycle_from needs a FeedForward of width {} -> {}, got w1 {}", config.dim,
                                  config.expert_hidden, shape_str(ffn.w1->weight.shape())));
   }
+  if (ffn.activation == nn::Activation::ReLU) throw Error("[MoELayer] upcycle_from needs a GELU FeedForward, got ReLU");
   NoGradGuard no_grad;
   // Linear stores W (out,in); an expert multiplies rows by W (in,out): copy the transpose into
   // every expert (copy_ broadcasts over the expert axis)
@@ -202,7 +203,7 @@ void MoELayer::upcycle_from(const nn::FeedForward& ffn) {
     weight2.copy_(transpose(ffn.w2->weight, 0, 1));
     bias2.copy_(ffn.w2->bias);
   }
-  config.activation = ffn.activation;
+  config.activation = ffn.activation == nn::Activation::GeluTanh ? GeluApproximation::Tanh : GeluApproximation::Erf;
 }
 
 }  // namespace moegrad::moe

@@ -10,12 +10,20 @@
 namespace moegrad::nn {
 
 namespace {
+const char* mlm_head_name(MlmHead head) { return head == MlmHead::Linear ? "linear" : "tied_transform"; }
+
+MlmHead mlm_head_from_name(const std::string& name) {
+  if (name == "tied_transform") return MlmHead::TiedTransform;
+  if (name == "linear") return MlmHead::Linear;
+  throw Error(fmt::format("[BertConfig] mlm_head must be \"tied_transform\" or \"linear\", got \"{}\"", name));
+}
+
 // Every field, named as the struct names it, before any weight is allocated.
 void check_config(const BertConfig& config, const char* owner) {
   using namespace config_checks;
   positive(owner, "config.vocab_size", config.vocab_size);
   positive(owner, "config.max_positions", config.max_positions);
-  positive(owner, "config.type_vocab_size", config.type_vocab_size);
+  non_negative(owner, "config.type_vocab_size", config.type_vocab_size);
   heads_divide(owner, "config.dim", config.dim, "config.heads", config.heads);
   non_negative(owner, "config.layers", config.layers);
   positive(owner, "config.ffn_hidden", config.ffn_hidden);
@@ -26,14 +34,15 @@ void check_config(const BertConfig& config, const char* owner) {
 }  // namespace
 
 TransformerLayerConfig BertConfig::layer() const {
-  return TransformerLayerConfig{dim, heads, ffn_hidden, dropout, layer_norm_eps, norm_first, false};
+  return TransformerLayerConfig{dim, heads, ffn_hidden, dropout, layer_norm_eps, norm_first, false, activation};
 }
 
 nlohmann::json BertConfig::to_json() const {
   return {{"model", "bert"},          {"vocab_size", vocab_size}, {"max_positions", max_positions},
           {"type_vocab_size", type_vocab_size}, {"dim", dim}, {"heads", heads},
           {"layers", layers},         {"ffn_hidden", ffn_hidden}, {"dropout", dropout},
-          {"layer_norm_eps", layer_norm_eps}, {"norm_first", norm_first}, {"init_std", init_std}};
+          {"layer_norm_eps", layer_norm_eps}, {"norm_first", norm_first}, {"init_std", init_std},
+          {"activation", activation_name(activation)}, {"mlm_head", mlm_head_name(mlm_head)}};
 }
 
 BertConfig BertConfig::from_json(const nlohmann::json& json) {
@@ -50,6 +59,9 @@ BertConfig BertConfig::from_json(const nlohmann::json& json) {
     config.layer_norm_eps = json.value("layer_norm_eps", config.layer_norm_eps);
     config.norm_first = json.value("norm_first", config.norm_first);
     config.init_std = json.value("init_std", config.init_std);
+    // absent in files written before these were choices: BERT's own (erf GELU, the tied head)
+    if (json.contains("activation")) config.activation = activation_from_name(json.at("activation").get<std::string>());
+    if (json.contains("mlm_head")) config.mlm_head = mlm_head_from_name(json.at("mlm_head").get<std::string>());
   } catch (const nlohmann::json::exception& error) {
     throw Error(fmt::format("[BertConfig] bad config JSON: {}", error.what()));
   }
@@ -73,7 +85,9 @@ BertEmbeddings::BertEmbeddings(const BertConfig& config, Generator& generator) {
   check_config(config, "BertEmbeddings");
   token = register_module("token", std::make_shared<Embedding>(config.vocab_size, config.dim, generator));
   position = register_module("position", std::make_shared<Embedding>(config.max_positions, config.dim, generator));
-  segment = register_module("segment", std::make_shared<Embedding>(config.type_vocab_size, config.dim, generator));
+  if (config.type_vocab_size > 0) {
+    segment = register_module("segment", std::make_shared<Embedding>(config.type_vocab_size, config.dim, generator));
+  }
   norm = register_module("norm", std::make_shared<LayerNorm>(config.dim, config.layer_norm_eps));
   dropout = register_module("dropout", std::make_shared<Dropout>(config.dropout, generator));
 }
@@ -86,8 +100,14 @@ Tensor BertEmbeddings::forward(const Tensor& ids, const Tensor& segments) {
   }
   Tensor positions = arange(tokens, kInt64, ids.device()).reshape({1, tokens});
   Tensor sum = token->forward(ids) + position->forward(positions);
-  if (segments.defined()) sum = sum + segment->forward(segments);
-  else sum = sum + select(segment->weight, 0, 0);
+  if (!segment) {
+    if (segments.defined()) throw Error("[BertEmbeddings] segment ids given, but the config has no segment embedding "
+                                        "(type_vocab_size 0)");
+  } else if (segments.defined()) {
+    sum = sum + segment->forward(segments);
+  } else {
+    sum = sum + select(segment->weight, 0, 0);
+  }
   return dropout->forward(norm->forward(sum));
 }
 
@@ -114,6 +134,11 @@ Tensor BertEncoder::forward(const Tensor& ids, const Tensor& segments, const Ten
 
 BertForMaskedLM::BertForMaskedLM(const BertConfig& config, Generator& generator) {
   encoder = register_module("encoder", std::make_shared<BertEncoder>(config, generator));
+  if (config.mlm_head == MlmHead::Linear) {
+    decoder = register_module("decoder", std::make_shared<Linear>(config.dim, config.vocab_size, true, generator));
+    init_bert_weights(*decoder, config.init_std, generator);
+    return;
+  }
   transform = register_module("transform", std::make_shared<Linear>(config.dim, config.dim, true, generator));
   transform_norm = register_module("transform_norm", std::make_shared<LayerNorm>(config.dim, config.layer_norm_eps));
   output_bias = register_parameter("output_bias", zeros({config.vocab_size}));
@@ -122,7 +147,8 @@ BertForMaskedLM::BertForMaskedLM(const BertConfig& config, Generator& generator)
 
 Tensor BertForMaskedLM::forward(const Tensor& ids, const Tensor& segments, const Tensor& attention_mask, Taps* taps) {
   Tensor h = encoder->forward(ids, segments, attention_mask, taps);
-  Tensor t = transform_norm->forward(gelu(transform->forward(h)));
+  if (decoder) return decoder->forward(h);
+  Tensor t = transform_norm->forward(activate(transform->forward(h), encoder->config.activation));
   // tied decoder: the token embedding table read transposed (a view, no copy)
   return matmul(t, transpose(encoder->embeddings->token->weight, 0, 1)) + output_bias;
 }

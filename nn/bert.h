@@ -1,5 +1,7 @@
 // A BERT-style encoder (Devlin et al. 2019): token + position + segment embeddings, LayerNorm,
 // N post-LN Transformer layers; with a masked-LM head and a sequence-classification head.
+// Config choices beyond BERT's own: the FFN activation (erf GELU, tanh GELU, ReLU), no segment
+// embedding (type_vocab_size 0, as RoBERTa drops it), and a plain Linear MLM head.
 // Shapes: ids, segments, attention_mask (B,T) int64 (mask 1 = real token, 0 = padding).
 #pragma once
 #include <nlohmann/json.hpp>
@@ -8,10 +10,14 @@
 
 namespace moegrad::nn {
 
+// The masked-LM head: BERT's tied one, LN(act(h W_t)) Eᵀ + b with E the token embedding, or a plain
+// untied Linear(dim -> vocab) read at every position.
+enum class MlmHead { TiedTransform, Linear };
+
 struct BertConfig {
   std::int64_t vocab_size = 8000;
   std::int64_t max_positions = 128;
-  std::int64_t type_vocab_size = 2;
+  std::int64_t type_vocab_size = 2;  // 0: no segment embedding at all (forward refuses segment ids)
   std::int64_t dim = 128;
   std::int64_t heads = 4;
   std::int64_t layers = 4;
@@ -20,6 +26,8 @@ struct BertConfig {
   double layer_norm_eps = 1e-12;  // BERT's value
   bool norm_first = false;
   double init_std = 0.02;  // N(0, 0.02²) weights, as BERT initialises
+  Activation activation = Activation::GeluErf;  // every FFN's and the tied head's nonlinearity
+  MlmHead mlm_head = MlmHead::TiedTransform;
 
   TransformerLayerConfig layer() const;
   nlohmann::json to_json() const;
@@ -30,7 +38,7 @@ class BertEmbeddings : public Module {
  public:
   BertEmbeddings(const BertConfig& config, Generator& generator);
   Tensor forward(const Tensor& ids, const Tensor& segments);  // segments may be undefined (all 0)
-  std::shared_ptr<Embedding> token, position, segment;
+  std::shared_ptr<Embedding> token, position, segment;  // segment null when type_vocab_size is 0
   std::shared_ptr<LayerNorm> norm;
   std::shared_ptr<Dropout> dropout;
 };
@@ -46,16 +54,19 @@ class BertEncoder : public Module {
   std::shared_ptr<ModuleList<TransformerEncoderLayer>> layers;
 };
 
-// Predicts masked tokens: logits (B,T,V) = LN(gelu(h W_t)) Eᵀ + b, E the token embedding (tied).
+// Predicts masked tokens: logits (B,T,V) = LN(act(h W_t)) Eᵀ + b, E the token embedding (tied), or
+// h W_dᵀ + b_d with config.mlm_head = MlmHead::Linear.
 class BertForMaskedLM : public Module {
  public:
   explicit BertForMaskedLM(const BertConfig& config, Generator& generator = default_generator());
   Tensor forward(const Tensor& ids, const Tensor& segments = Tensor(), const Tensor& attention_mask = Tensor(),
                  Taps* taps = nullptr);
   std::shared_ptr<BertEncoder> encoder;
+  // the tied head's parts (null / undefined with MlmHead::Linear)
   std::shared_ptr<Linear> transform;
   std::shared_ptr<LayerNorm> transform_norm;
   Tensor output_bias;
+  std::shared_ptr<Linear> decoder;  // the plain head (null with MlmHead::TiedTransform)
 };
 
 // Classifies a sequence from its [CLS] (first) token: logits (B,C) = W_c dropout(tanh(W_p h_cls)).

@@ -63,8 +63,39 @@ Tensor Sequential::forward(const Tensor& x) {
   return y;
 }
 
+Tensor activate(const Tensor& x, Activation activation) {
+  switch (activation) {
+    case Activation::GeluErf: return gelu(x, GeluApproximation::Erf);
+    case Activation::GeluTanh: return gelu(x, GeluApproximation::Tanh);
+    case Activation::ReLU: return relu(x);
+  }
+  throw Error("[activate] unknown activation");
+}
+
+const char* activation_name(Activation activation) {
+  switch (activation) {
+    case Activation::GeluErf: return "gelu";
+    case Activation::GeluTanh: return "gelu_tanh";
+    case Activation::ReLU: return "relu";
+  }
+  throw Error("[activation_name] unknown activation");
+}
+
+Activation activation_from_name(const std::string& name) {
+  if (name == "gelu") return Activation::GeluErf;
+  if (name == "gelu_tanh") return Activation::GeluTanh;
+  if (name == "relu") return Activation::ReLU;
+  throw Error(fmt::format("[activation_from_name] activation must be \"gelu\", \"gelu_tanh\" or \"relu\", got \"{}\"",
+                          name));
+}
+
 FeedForward::FeedForward(std::int64_t dim, std::int64_t hidden, double dropout_p, Generator& generator,
-                         GeluApproximation activation)
+                         GeluApproximation approximation)
+    : FeedForward(dim, hidden, dropout_p, generator,
+                  approximation == GeluApproximation::Tanh ? Activation::GeluTanh : Activation::GeluErf) {}
+
+FeedForward::FeedForward(std::int64_t dim, std::int64_t hidden, double dropout_p, Generator& generator,
+                         Activation activation)
     : activation(activation) {
   config_checks::positive("FeedForward", "dim", dim);
   config_checks::positive("FeedForward", "hidden", hidden);
@@ -74,6 +105,6 @@ FeedForward::FeedForward(std::int64_t dim, std::int64_t hidden, double dropout_p
   dropout = register_module("dropout", std::make_shared<Dropout>(dropout_p, generator));
 }
 
-Tensor FeedForward::forward(const Tensor& x) { return w2->forward(dropout->forward(gelu(w1->forward(x), activation))); }
+Tensor FeedForward::forward(const Tensor& x) { return w2->forward(dropout->forward(activate(w1->forward(x), activation))); }
 
 }  // namespace moegrad::nn

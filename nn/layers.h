@@ -111,17 +111,28 @@ class ModuleList : public Module {
   std::vector<std::shared_ptr<M>> modules_;
 };
 
+// The FFN's nonlinearity: GELU in its exact erf form (BERT, Hendrycks & Gimpel 2016), GELU's tanh
+// approximation (GPT-2; PyTorch's approximate="tanh") or ReLU (the original Transformer).
+enum class Activation { GeluErf, GeluTanh, ReLU };
+Tensor activate(const Tensor& x, Activation activation);
+// Its name in config files: "gelu", "gelu_tanh", "relu" (from_name throws Error on any other name).
+const char* activation_name(Activation activation);
+Activation activation_from_name(const std::string& name);
+
 // The Transformer's position-wise feed-forward block: y = W2 dropout(act(W1 x + b1)) + b2,
 // D -> hidden -> D. An MoE layer replaces exactly this block.
 class FeedForward : public FfnModule {
  public:
   FeedForward(std::int64_t dim, std::int64_t hidden, double dropout = 0.0, Generator& generator = default_generator(),
-              GeluApproximation activation = GeluApproximation::Erf);
+              Activation activation = Activation::GeluErf);
+  // The GELU forms by their tensor-op name (kept for callers written before ReLU was a choice).
+  FeedForward(std::int64_t dim, std::int64_t hidden, double dropout, Generator& generator,
+              GeluApproximation approximation);
   Tensor forward(const Tensor& x);
   Tensor forward(const Tensor& x, const TokenContext&, Taps*) override { return forward(x); }
   std::shared_ptr<Linear> w1, w2;
   std::shared_ptr<Dropout> dropout;
-  GeluApproximation activation;
+  Activation activation;
 };
 
 }  // namespace moegrad::nn

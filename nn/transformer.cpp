@@ -21,7 +21,7 @@ TransformerEncoderLayer::TransformerEncoderLayer(const TransformerLayerConfig& c
   norm1 = register_module("norm1", std::make_shared<LayerNorm>(config.dim, config.layer_norm_eps));
   norm2 = register_module("norm2", std::make_shared<LayerNorm>(config.dim, config.layer_norm_eps));
   dropout = register_module("dropout", std::make_shared<Dropout>(config.dropout, generator));
-  set_ffn(std::make_shared<FeedForward>(config.dim, config.ffn_hidden, config.dropout, generator));
+  set_ffn(std::make_shared<FeedForward>(config.dim, config.ffn_hidden, config.dropout, generator, config.activation));
 }
 
 void TransformerEncoderLayer::set_ffn(std::shared_ptr<FfnModule> replacement) {

@@ -20,6 +20,7 @@ struct TransformerLayerConfig {
   double layer_norm_eps = 1e-5;
   bool norm_first = false;  // pre-LN when true
   bool causal = false;
+  Activation activation = Activation::GeluErf;  // the dense FFN's nonlinearity (BERT: erf GELU)
 };
 
 class TransformerEncoderLayer : public Module {

@@ -5,6 +5,7 @@
 #                  (Fashion-MNIST, the KJV bible, WordNet, fortunes)
 #   python         python3 and venv, for the venv of the interop tests (tools/python_venv.sh)
 #   install-check  cmake, to build the README's own program against an installed copy
+#   profile        valgrind, for the instruction counts of `make bench-callgrind`
 # Usage: tools/install_deps.sh GROUP...   (no group: build)
 # As root it runs apt-get; otherwise it prints the exact command and exits 1 before any compile.
 set -euo pipefail
@@ -16,7 +17,8 @@ packages_of() {
     examples) echo gnuplot-nox dataset-fashion-mnist bible-kjv bible-kjv-text wordnet-base fortunes ;;
     python) echo python3 python3-venv ;;
     install-check) echo cmake ;;
-    *) echo "tools/install_deps.sh: unknown group '$1' (build, examples, python, install-check)" >&2; exit 2 ;;
+    profile) echo valgrind ;;
+    *) echo "tools/install_deps.sh: unknown group '$1' (build, examples, python, install-check, profile)" >&2; exit 2 ;;
   esac
 }
 

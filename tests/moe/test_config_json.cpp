@@ -35,7 +35,7 @@ moe::MoETransformerConfig tiny_moe_bert(moe::RouterConfig router) {
 TEST_CASE("an MoE config survives to_json and from_json field for field, for every router kind") {
   std::vector<moe::RouterConfig> routers = {
       moe::SwitchRouterConfig{.dim = 8, .experts = 4, .jitter_epsilon = 0.0, .balance_alpha = 0.02},
-      moe::GShardRouterConfig{.dim = 8, .experts = 4, .aux_loss_weight = 0.5},
+      moe::GShardRouterConfig{.dim = 8, .experts = 4, .aux_loss_weight = 0.5, .random_second_choice = false},
       moe::NoisyTopKRouterConfig{.dim = 8, .experts = 4, .k = 2, .min_noise_std = 0.5},
       moe::ExpertChoiceRouterConfig{.dim = 8, .experts = 4, .capacity_factor = 1.0},
       moe::DenseRouterConfig{.dim = 8, .experts = 4, .init_scale = 0.3},
@@ -53,6 +53,11 @@ TEST_CASE("an MoE config survives to_json and from_json field for field, for eve
   CHECK(json["moe"]["shared_experts"] == 1);
   CHECK(json["moe_layers"]["every"] == 2);
   CHECK(json["classes"] == 3);
+  // a GShard router written before random_second_choice existed reads back with it on (the paper's)
+  nlohmann::json gshard = tiny_moe_bert(routers[1]).to_json();
+  CHECK(gshard["router"]["random_second_choice"] == false);
+  gshard["router"].erase("random_second_choice");
+  CHECK(std::get<moe::GShardRouterConfig>(moe::MoETransformerConfig::from_json(gshard).router).random_second_choice);
 }
 
 TEST_CASE("a trained MoE BERT reloads from its checkpoint folder alone and gives the same logits") {

@@ -248,6 +248,11 @@ TEST_CASE("upcycled experts all start as the dense FFN, and shared experts add i
   check_close(out, ffn.forward(x) * (layer.last_routing().gates + 1.0), 1e-12);
   CHECK_THROWS_WITH_AS(layer.upcycle_from(nn::FeedForward(3, 6, 0.0, generator)),
                        doctest::Contains("[MoELayer] upcycle_from needs a FeedForward of width 3 -> 5"), ShapeError);
+  // the experts have GELU only: a ReLU FFN is refused, a tanh-GELU one carries its form over
+  CHECK_THROWS_WITH_AS(layer.upcycle_from(nn::FeedForward(3, 5, 0.0, generator, nn::Activation::ReLU)),
+                       doctest::Contains("[MoELayer] upcycle_from needs a GELU FeedForward, got ReLU"), Error);
+  layer.upcycle_from(nn::FeedForward(3, 5, 0.0, generator, nn::Activation::GeluTanh));
+  CHECK(layer.config.activation == GeluApproximation::Tanh);
 }
 
 TEST_CASE("hash routing through the layer reads the token ids") {

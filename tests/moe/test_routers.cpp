@@ -119,6 +119,29 @@ TEST_CASE("gshard normalises the top-2 gates and keeps the second expert with pr
   check_close(d.aux_loss, {1e-2 * 9 * 0.5 / 3}, 1e-12);
 }
 
+TEST_CASE("gshard with random_second_choice off is plain top-2: every second choice is sent, no draw is made") {
+  Generator generator(0);
+  GShardRouter router({.dim = 1, .experts = 3, .random_second_choice = false}, generator);
+  router.to(kFloat64);
+  set(router.gate_weight, {std::log(5.0), std::log(1.0), std::log(4.0)});  // g = [0.5, 0.1, 0.4]
+  // g1 = 5/9, g2 = 4/9 (renormalised over the two); with the random test on, u = 0.95 > 2·g2 = 0.89 would
+  // drop the second choice, and the handed-in draws are ignored here
+  RandomDraws draws;
+  draws.uniform = from_vector(std::vector<double>{0.95, 0.95});
+  const std::uint64_t before = generator.offset();
+  RoutingDecision d = router.route(tokens({1, 1}, 1), generator, {}, draws);
+  CHECK(generator.offset() == before);  // nothing drawn
+  check_close(d.gates, {5.0 / 9, 4.0 / 9, 5.0 / 9, 4.0 / 9}, 1e-12);
+  CHECK(d.expert_index.to_vector<std::int64_t>() == std::vector<std::int64_t>{0, 2, 0, 2});
+  CHECK(d.dispatch_mask.to_vector<std::int64_t>() == std::vector<std::int64_t>{1, 1, 1, 1});
+  // the same router with the paper's random test drops both second choices for u = 0.95
+  GShardRouter random({.dim = 1, .experts = 3}, generator);
+  random.to(kFloat64);
+  set(random.gate_weight, {std::log(5.0), std::log(1.0), std::log(4.0)});
+  CHECK(random.route(tokens({1, 1}, 1), generator, {}, draws).dispatch_mask.to_vector<std::int64_t>() ==
+        std::vector<std::int64_t>{1, 0, 1, 0});
+}
+
 TEST_CASE("hash router sends each token id to its mapped expert with gate 1") {
   HashRouter router(from_vector(std::vector<std::int64_t>{2, 0, 1}), 3);
   Generator generator(0);

@@ -69,7 +69,7 @@ TEST_CASE("BERT and GPT configs are checked before any weight is made") {
   };
   check_refused(bert([](auto& c) { c.vocab_size = 0; }), "[BertEncoder] config.vocab_size must be > 0");
   check_refused(bert([](auto& c) { c.max_positions = -1; }), "[BertEncoder] config.max_positions must be > 0");
-  check_refused(bert([](auto& c) { c.type_vocab_size = 0; }), "[BertEncoder] config.type_vocab_size must be > 0");
+  check_refused(bert([](auto& c) { c.type_vocab_size = -1; }), "[BertEncoder] config.type_vocab_size must be >= 0");  // 0: no segments
   check_refused(bert([](auto& c) { c.heads = 3; }), "[BertEncoder] config.dim = 8 must split evenly into config.heads = 3");
   check_refused(bert([](auto& c) { c.layers = -2; }), "[BertEncoder] config.layers must be >= 0");
   check_refused(bert([](auto& c) { c.ffn_hidden = 0; }), "[BertEncoder] config.ffn_hidden must be > 0");
