@@ -1,0 +1,188 @@
+// The CPU backend's fast paths against straightforward references: GELU's vectorised float32
+// forms and fused backward, the row-adding sum over leading axes (bias gradients), the one-pass
+// softmax / log_softmax backward, and the fused cross-entropy. Each is also checked for the same
+// bits on 1, 2 and 3 threads, and the base Backend's composed versions (what a backend without
+// the fused kernels runs) are checked against the CPU's.
+#include <omp.h>
+
+#include <cmath>
+#include <limits>
+
+#include "tensor/backend.h"
+#include "tensor/cpu/cpu_backend.h"
+#include "tests/helpers.h"
+
+using namespace moegrad;
+using namespace moegrad::testing;
+
+namespace {
+
+// Runs `compute` on 1, 2 and 3 threads and checks the float32 results are bit for bit the same.
+void check_same_bits_on_any_thread_count(const std::function<std::vector<float>()>& compute) {
+  int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  std::vector<float> one = compute();
+  omp_set_num_threads(2);
+  std::vector<float> two = compute();
+  omp_set_num_threads(3);
+  std::vector<float> three = compute();
+  omp_set_num_threads(threads);
+  CHECK(one == two);
+  CHECK(one == three);
+}
+
+double gelu_erf_reference(double x) { return 0.5 * x * std::erfc(-x / std::sqrt(2.0)); }
+double gelu_erf_derivative_reference(double x) {
+  return 0.5 * std::erfc(-x / std::sqrt(2.0)) + x * std::exp(-0.5 * x * x) / std::sqrt(2.0 * M_PI);
+}
+// ½(1 + tanh u) written as 1/(1 + e^(-2u)): in double, 1 + tanh u rounds to 0 below u ≈ -19 and
+// the reference itself would be wrong there
+double gelu_tanh_reference(double x) {
+  return x / (1.0 + std::exp(-2.0 * std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
+}
+double gelu_tanh_derivative_reference(double x) {
+  const double k = std::sqrt(2.0 / M_PI);
+  double t = std::tanh(k * (x + 0.044715 * x * x * x));
+  return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * k * (1.0 + 3.0 * 0.044715 * x * x);
+}
+
+// |got - want| <= relative |want| + absolute
+void check_float_close(const std::vector<float>& got, const std::vector<double>& want, double relative,
+                       double absolute) {
+  REQUIRE(got.size() == want.size());
+  int bad = 0;
+  for (std::size_t i = 0; i < got.size() && bad < 5; ++i) {
+    double bound = relative * std::abs(want[i]) + absolute;
+    if (!(std::abs(got[i] - want[i]) <= bound)) {
+      ++bad;
+      INFO("element " << i << ": got " << got[i] << ", want " << want[i]);
+      CHECK(std::abs(got[i] - want[i]) <= bound);
+    }
+  }
+  CHECK(bad == 0);
+}
+
+}  // namespace
+
+// ---------------- GELU ----------------
+
+TEST_CASE("float32 gelu (both forms) and its fused backward are within a few ulps of float64 references") {
+  // 100003 points over [-12, 12]: an odd size, above the parallel grain, both tails included
+  const std::int64_t n = 100003;
+  Tensor x = arange(n, kInt64).to(kFloat32) * (24.0 / n) - 12.0;
+  Generator generator(3);
+  Tensor g = uniform({x.numel()}, -2.0, 2.0, generator, kFloat32);
+  std::vector<double> xs = x.to_vector<double>(), gs = g.to_vector<double>();
+  struct Form {
+    GeluApproximation approximation;
+    double (*value)(double);
+    double (*derivative)(double);
+  };
+  for (Form form : {Form{GeluApproximation::Erf, gelu_erf_reference, gelu_erf_derivative_reference},
+                    Form{GeluApproximation::Tanh, gelu_tanh_reference, gelu_tanh_derivative_reference}}) {
+    INFO((form.approximation == GeluApproximation::Erf ? "erf form" : "tanh form"));
+    Tensor leaf_x = x.detach().requires_grad_();
+    Tensor y = gelu(leaf_x, form.approximation);
+    (y * g).sum().backward();
+    std::vector<double> want_y, want_grad;
+    for (std::size_t i = 0; i < xs.size(); ++i) {
+      want_y.push_back(form.value(xs[i]));
+      want_grad.push_back(gs[i] * form.derivative(xs[i]));
+    }
+    // Values: 2e-6 relative (32 float ulps). Far in the negative tail gelu(x) ~ x e^(-x²/2) and the
+    // one rounding of x² is magnified by x²/2, so no float formula does much better there; up to
+    // |x| = 3 the measured error is under 15 ulps. Derivatives: the same, plus 1e-7 absolute
+    // (times |g| < 2) where gelu' crosses 0 near x = -0.75 and its two terms cancel.
+    check_float_close(y.to_vector<float>(), want_y, 2e-6, 1e-12);
+    check_float_close(leaf_x.grad().to_vector<float>(), want_grad, 2e-6, 2e-7);
+  }
+}
+
+TEST_CASE("gelu keeps inf, -inf and NaN sensible in float32, forward and backward") {
+  const float inf = std::numeric_limits<float>::infinity();
+  Tensor x = from_vector(std::vector<float>{-inf, inf, std::nanf(""), -100.0f, 100.0f}).requires_grad_();
+  for (GeluApproximation form : {GeluApproximation::Erf, GeluApproximation::Tanh}) {
+    x.zero_grad();
+    Tensor y = gelu(x, form);
+    y.sum().backward();
+    std::vector<float> v = y.to_vector<float>(), d = x.grad().to_vector<float>();
+    CHECK(v[1] == inf);
+    CHECK(std::isnan(v[2]));
+    CHECK(v[3] == 0.0f);  // -100 Φ(-100): far below the smallest float
+    CHECK(v[4] == 100.0f);
+    CHECK(d[3] == 0.0f);
+    CHECK(d[4] == 1.0f);
+    CHECK(std::isnan(d[2]));
+  }
+}
+
+TEST_CASE("gelu's fused backward passes gradcheck in float64 on odd, strided and parallel-sized inputs") {
+  for (GeluApproximation form : {GeluApproximation::Erf, GeluApproximation::Tanh}) {
+    check_gradients([&](const std::vector<Tensor>& v) { return gelu(v[0], form); }, {leaf({7, 13}, 1, -4.0, 4.0)});
+    check_gradients([&](const std::vector<Tensor>& v) { return gelu(v[0], form); },
+                    {transposed_leaf({5, 9}, 2, -4.0, 4.0)});
+    // a slice with a step: a non-contiguous input whose gradient is written back through slice
+    Tensor wide = leaf({4, 12}, 3, -4.0, 4.0);
+    check_gradients([&](const std::vector<Tensor>& v) { return gelu(slice(v[0], 1, 1, 12, 3), form); }, {wide});
+  }
+  // float64 values on the parallel path (above 32768 elements) against the C library
+  Tensor big = leaf({40001}, 4, -6.0, 6.0);
+  Tensor y = gelu(big, GeluApproximation::Tanh);
+  y.sum().backward();
+  std::vector<double> xs = big.to_vector<double>(), ys = y.to_vector<double>(), ds = big.grad().to_vector<double>();
+  for (std::size_t i = 0; i < xs.size(); i += 997) {
+    CHECK(ys[i] == doctest::Approx(gelu_tanh_reference(xs[i])).epsilon(1e-14));
+    CHECK(ds[i] == doctest::Approx(gelu_tanh_derivative_reference(xs[i])).epsilon(1e-12));
+  }
+}
+
+TEST_CASE("gelu forward and backward give the same bits on 1, 2 and 3 threads") {
+  Generator generator(5);
+  Tensor x = randn({70001}, generator);
+  for (GeluApproximation form : {GeluApproximation::Erf, GeluApproximation::Tanh}) {
+    check_same_bits_on_any_thread_count([&] {
+      Tensor leaf_x = x.detach().requires_grad_();
+      Tensor y = gelu(leaf_x, form);
+      (y * y).sum().backward();
+      std::vector<float> result = y.to_vector<float>(), grad = leaf_x.grad().to_vector<float>();
+      result.insert(result.end(), grad.begin(), grad.end());
+      return result;
+    });
+  }
+}
+
+// ---------------- the base Backend's composed versions ----------------
+
+TEST_CASE("the base Backend's composed fused kernels agree with the CPU's one-pass kernels") {
+  CpuBackend& cpu = cpu_backend();
+  Tensor x = leaf({6, 11}, 31, -4.0, 4.0).detach();
+  Tensor g = leaf({6, 11}, 32).detach();
+  for (UnaryOp op : {UnaryOp::GeluErf, UnaryOp::GeluTanh}) {
+    Tensor fused = Tensor::empty(x.shape(), kFloat64), composed = Tensor::empty(x.shape(), kFloat64);
+    cpu.unary_backward(op, x, g, fused);
+    cpu.Backend::unary_backward(op, x, g, composed);
+    check_close(fused, composed, 1e-12);
+  }
+  CHECK_THROWS_WITH_AS(cpu.unary_backward(UnaryOp::Exp, x, g, x), doctest::Contains("[exp] has no fused backward"),
+                       Error);
+  for (bool log_form : {false, true}) {
+    Tensor y = log_form ? log_softmax(x, 1) : softmax(x, 1);
+    Tensor fused = Tensor::empty(x.shape(), kFloat64), composed = Tensor::empty(x.shape(), kFloat64);
+    cpu.softmax_backward(y, g, fused, log_form);
+    cpu.Backend::softmax_backward(y, g, composed, log_form);
+    check_close(fused, composed, 1e-12);
+  }
+  Tensor target = from_vector(std::vector<std::int64_t>{3, -100, 0, 10, 5, 1});
+  Tensor losses = Tensor::empty({6}, kFloat64), lse = Tensor::empty({6}, kFloat64);
+  Tensor losses_composed = Tensor::empty({6}, kFloat64), lse_composed = Tensor::empty({6}, kFloat64);
+  cpu.cross_entropy_forward(x, target, -100, losses, lse);
+  cpu.Backend::cross_entropy_forward(x, target, -100, losses_composed, lse_composed);
+  check_close(losses, losses_composed, 1e-12);
+  check_close(lse, lse_composed, 1e-12);
+  Tensor row_grad = from_vector(std::vector<double>{0.5, 1.0, -2.0, 0.25, 1.0, 3.0});
+  Tensor fused = Tensor::empty(x.shape(), kFloat64), composed = Tensor::empty(x.shape(), kFloat64);
+  cpu.cross_entropy_backward(x, target, -100, lse, row_grad, fused);
+  cpu.Backend::cross_entropy_backward(x, target, -100, lse, row_grad, composed);
+  check_close(fused, composed, 1e-12);
+  CHECK(sum(abs(select(fused, 0, 1))).item() == 0.0);  // the ignored row
+}
