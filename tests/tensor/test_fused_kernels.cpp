@@ -151,6 +151,52 @@ TEST_CASE("gelu forward and backward give the same bits on 1, 2 and 3 threads") 
   }
 }
 
+// ---------------- sums over leading axes (bias gradients) ----------------
+
+TEST_CASE("sum over leading axes adds rows: odd widths, a middle axis, strided inputs, against a double loop") {
+  Generator generator(11);
+  struct Case {
+    Shape shape;
+    std::vector<std::int64_t> axes;
+  };
+  // widths not a multiple of the 64-column block, one wider than several blocks, a middle axis
+  for (Case c : {Case{{1037, 131}, {0}}, Case{{3, 517, 70}, {1}}, Case{{2, 9, 5, 300}, {0, 1, 2}}, Case{{5000, 1}, {0}},
+                 Case{{1, 129}, {0}}}) {
+    INFO("shape " << shape_str(c.shape));
+    Tensor x = uniform(c.shape, -1.0, 1.0, generator, kFloat32);
+    Tensor got = sum(x, c.axes);
+    // reference: permute the reduced axes to the end and add in double, one output at a time
+    std::vector<std::int64_t> order;
+    for (std::int64_t i = 0; i < x.dim(); ++i) {
+      if (std::find(c.axes.begin(), c.axes.end(), i) == c.axes.end()) order.push_back(i);
+    }
+    for (auto a : c.axes) order.push_back(a);
+    std::vector<double> flat = permute(x, order).contiguous().to_vector<double>();
+    std::int64_t outputs = got.numel(), length = x.numel() / std::max<std::int64_t>(outputs, 1);
+    std::vector<double> want(outputs, 0.0);
+    for (std::int64_t o = 0; o < outputs; ++o) {
+      for (std::int64_t l = 0; l < length; ++l) want[o] += flat[o * length + l];
+    }
+    check_close(got, want, 1e-6);
+  }
+  // a transposed (non-contiguous) input is summed over its leading axis too
+  Tensor t = transpose(uniform({131, 257}, -1.0, 1.0, generator, kFloat32), 0, 1);  // (257, 131)
+  check_close(sum(t, {0}), sum(t.contiguous().to(kFloat64), {0}), 1e-6);
+}
+
+TEST_CASE("the bias gradient of a broadcast add passes gradcheck and has the same bits on any thread count") {
+  Tensor x = leaf({23, 70}, 1).detach();
+  Tensor bias = leaf({70}, 2);
+  check_gradients([&](const std::vector<Tensor>& v) { return square(add(x, v[0])); }, {bias});
+  Generator generator(13);
+  Tensor big = randn({2048, 300}, generator);
+  check_same_bits_on_any_thread_count([&] {
+    Tensor b = zeros({300}).requires_grad_();
+    (add(big, b) * big).sum().backward();
+    return b.grad().to_vector<float>();
+  });
+}
+
 // ---------------- the base Backend's composed versions ----------------
 
 TEST_CASE("the base Backend's composed fused kernels agree with the CPU's one-pass kernels") {
