@@ -197,6 +197,31 @@ TEST_CASE("the bias gradient of a broadcast add passes gradcheck and has the sam
   });
 }
 
+// ---------------- softmax / log_softmax backward ----------------
+
+TEST_CASE("the one-pass softmax and log_softmax backward match the composed rules in float32, on any axis") {
+  Generator generator(17);
+  Tensor x = uniform({37, 1031}, -8.0, 8.0, generator, kFloat32);
+  Tensor w = uniform({37, 1031}, -1.0, 1.0, generator, kFloat32);
+  for (std::int64_t axis : {1, 0}) {
+    for (bool log_form : {false, true}) {
+      INFO("axis " << axis << (log_form ? " log_softmax" : " softmax"));
+      Tensor leaf_x = x.detach().requires_grad_();
+      Tensor y = log_form ? log_softmax(leaf_x, axis) : softmax(leaf_x, axis);
+      (y * w).sum().backward();
+      // reference in float64 from the rules written with ops: y (g - Σ g y) and g - exp(y) Σ g
+      Tensor y64 = y.detach().to(kFloat64), g64 = w.to(kFloat64);
+      Tensor want = log_form ? g64 - exp(y64) * sum(g64, {axis}, true) : y64 * (g64 - sum(g64 * y64, {axis}, true));
+      check_close(leaf_x.grad(), want, 2e-5);
+    }
+  }
+  check_same_bits_on_any_thread_count([&] {
+    Tensor leaf_x = x.detach().requires_grad_();
+    (log_softmax(leaf_x, 1) * w).sum().backward();
+    return leaf_x.grad().to_vector<float>();
+  });
+}
+
 // ---------------- the base Backend's composed versions ----------------
 
 TEST_CASE("the base Backend's composed fused kernels agree with the CPU's one-pass kernels") {
