@@ -222,6 +222,72 @@ TEST_CASE("the one-pass softmax and log_softmax backward match the composed rule
   });
 }
 
+// ---------------- cross-entropy ----------------
+
+TEST_CASE("fused float32 cross_entropy matches a float64 reference, loss and gradient, with ignored rows") {
+  const std::int64_t rows = 173, classes = 1000;
+  Generator generator(19);
+  Tensor logits = uniform({rows, classes}, -10.0, 10.0, generator, kFloat32);
+  std::vector<std::int64_t> targets = randint(0, classes, {rows}, generator).to_vector<std::int64_t>();
+  for (std::int64_t r = 0; r < rows; r += 7) targets[r] = -100;
+  Tensor target = from_vector(targets);
+  // reference: lse and the softmax in float64, one row at a time
+  std::vector<double> x = logits.to_vector<double>();
+  std::vector<double> row_loss(rows, 0.0), grad_sum(rows * classes, 0.0);
+  std::int64_t counted = 0;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    if (targets[r] == -100) continue;
+    ++counted;
+    double m = -INFINITY, total = 0;
+    for (std::int64_t c = 0; c < classes; ++c) m = std::max(m, x[r * classes + c]);
+    for (std::int64_t c = 0; c < classes; ++c) total += std::exp(x[r * classes + c] - m);
+    double lse = m + std::log(total);
+    row_loss[r] = lse - x[r * classes + targets[r]];
+    for (std::int64_t c = 0; c < classes; ++c) grad_sum[r * classes + c] = std::exp(x[r * classes + c] - lse);
+    grad_sum[r * classes + targets[r]] -= 1.0;
+  }
+  double total_loss = 0;
+  for (double l : row_loss) total_loss += l;
+  for (Reduction reduction : {Reduction::None, Reduction::Sum, Reduction::Mean}) {
+    Tensor leaf_x = logits.detach().requires_grad_();
+    Tensor loss = cross_entropy(leaf_x, target, -100, reduction);
+    double scale = reduction == Reduction::Mean ? 1.0 / static_cast<double>(counted) : 1.0;
+    if (reduction == Reduction::None) {
+      check_close(loss, row_loss, 1e-6);
+      loss.sum().backward();
+    } else {
+      check_close(loss, {total_loss * scale}, 1e-6);
+      loss.backward();
+    }
+    std::vector<double> want(grad_sum.size());
+    for (std::size_t i = 0; i < want.size(); ++i) want[i] = grad_sum[i] * scale;
+    check_close(leaf_x.grad(), want, 1e-6);
+  }
+}
+
+TEST_CASE("cross_entropy passes gradcheck on (B,T,C) logits that are not contiguous") {
+  Tensor logits = transpose(leaf({2, 5, 3}, 21, -3.0, 3.0).detach(), 0, 1).requires_grad_();  // (5,2,3) strided
+  Tensor target = from_vector(std::vector<std::int64_t>{0, 2, 1, -100, 2, 0, 1, 1, 0, 2}, {5, 2});
+  for (Reduction reduction : {Reduction::Mean, Reduction::Sum, Reduction::None}) {
+    check_gradients([&](const std::vector<Tensor>& v) { return cross_entropy(v[0], target, -100, reduction); },
+                    {logits});
+  }
+}
+
+TEST_CASE("cross_entropy gives the same bits on 1, 2 and 3 threads") {
+  Generator generator(23);
+  Tensor logits = randn({300, 513}, generator);
+  Tensor target = randint(0, 513, {300}, generator);
+  check_same_bits_on_any_thread_count([&] {
+    Tensor leaf_x = logits.detach().requires_grad_();
+    Tensor loss = cross_entropy(leaf_x, target);
+    loss.backward();
+    std::vector<float> result = leaf_x.grad().to_vector<float>();
+    result.push_back(static_cast<float>(loss.item()));
+    return result;
+  });
+}
+
 // ---------------- the base Backend's composed versions ----------------
 
 TEST_CASE("the base Backend's composed fused kernels agree with the CPU's one-pass kernels") {
