@@ -148,6 +148,10 @@ $(LIB): $(LIB_OBJS)
 $(BUILD)/obj/tensor/version.o: VERSION
 $(BUILD)/obj/tensor/version.o: CXXFLAGS += -DMOEGRAD_VERSION='"$(VERSION)"'
 
+# The CPU kernels' float32 loops (tensor/cpu/fast_math.h) vectorise only when GCC may evaluate
+# both arms of a select: no kernel reads the floating-point exception flags.
+$(BUILD)/obj/tensor/cpu/%.o: CXXFLAGS += -fno-trapping-math
+
 $(BUILD)/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -c $< -o $@

@@ -79,6 +79,23 @@ class Backend {
                                    const Tensor& mean, const Tensor& rstd, Tensor& grad_x,
                                    Tensor& grad_weight, Tensor& grad_bias);
 
+  // ---- fused backward and loss kernels. The base versions compose the kernels above
+  // (tensor/ops/composed_kernels.cpp), so a backend without them still runs; the CPU backend does
+  // each in one pass. All tensors contiguous.
+  // grad_in = grad_out · op'(x), for op GeluErf or GeluTanh; x, grad_out, grad_in share a shape.
+  virtual void unary_backward(UnaryOp op, const Tensor& x, const Tensor& grad_out, Tensor& grad_in);
+  // Rows (R,C) of y = softmax(x) (log: y = log_softmax(x)) and of the gradient g:
+  //   softmax: dx = y (g - Σ_c g y);  log_softmax: dx = g - exp(y) Σ_c g.
+  virtual void softmax_backward(const Tensor& y, const Tensor& grad_out, Tensor& grad_in, bool log);
+  // logits (N,C), target (N) int64, labels already checked by the op. losses (N) =
+  // logsumexp(logits_n) - logits_n[target_n], 0 where target_n == ignore_index; log_sum_exp (N)
+  // is saved for the backward.
+  virtual void cross_entropy_forward(const Tensor& logits, const Tensor& target, std::int64_t ignore_index,
+                                     Tensor& losses, Tensor& log_sum_exp);
+  // grad_logits (N,C) = (softmax(logits_n) - onehot(target_n)) · row_grad_n, 0 on ignored rows.
+  virtual void cross_entropy_backward(const Tensor& logits, const Tensor& target, std::int64_t ignore_index,
+                                      const Tensor& log_sum_exp, const Tensor& row_grad, Tensor& grad_logits);
+
   // ---- indexing: index is int64 and already bounds-checked by the public op ----
   // Throws IndexError naming op unless every entry of the int64 `index` lies in [0, size). A kernel,
   // so the check needs no host copy of the index (the CPU reads it in place).

@@ -33,6 +33,12 @@ class CpuBackend : public Backend {
                           Tensor& mean, Tensor& rstd) override;
   void layer_norm_backward(const Tensor& grad_out, const Tensor& x, const Tensor& weight, const Tensor& mean,
                            const Tensor& rstd, Tensor& grad_x, Tensor& grad_weight, Tensor& grad_bias) override;
+  void unary_backward(UnaryOp op, const Tensor& x, const Tensor& grad_out, Tensor& grad_in) override;
+  void softmax_backward(const Tensor& y, const Tensor& grad_out, Tensor& grad_in, bool log) override;
+  void cross_entropy_forward(const Tensor& logits, const Tensor& target, std::int64_t ignore_index, Tensor& losses,
+                             Tensor& log_sum_exp) override;
+  void cross_entropy_backward(const Tensor& logits, const Tensor& target, std::int64_t ignore_index,
+                              const Tensor& log_sum_exp, const Tensor& row_grad, Tensor& grad_logits) override;
   void gather(const Tensor& x, std::int64_t dim, const Tensor& index, Tensor& out) override;
   void scatter_add(Tensor& out, std::int64_t dim, const Tensor& index, const Tensor& src) override;
   void index_select(const Tensor& x, std::int64_t dim, const Tensor& index, Tensor& out) override;

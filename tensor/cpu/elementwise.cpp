@@ -3,21 +3,45 @@
 #include <cmath>
 
 #include "tensor/cpu/cpu_backend.h"
+#include "tensor/cpu/fast_math.h"
 #include "tensor/cpu/parallel.h"
 
 namespace moegrad {
 
-
 namespace {
 
-template <class T>
-T gelu_erf(T x) {
-  return static_cast<T>(0.5) * x * (static_cast<T>(1) + std::erf(x * static_cast<T>(M_SQRT1_2)));
+// GELU, both forms, value and derivative. float64 goes through the C library; float32 through the
+// branch-free versions of tensor/cpu/fast_math.h, so its loops vectorise. For float32 the tanh form
+// is written as x σ(2u), the same function since ½(1 + tanh u) = σ(2u), and its derivative as
+// σ(2u) + 2x σ(2u)(1 - σ(2u)) u'(x), since ½(1 - tanh²u) = 2σ(2u)(1 - σ(2u)).
+constexpr double kSqrt2OverPi = 0.7978845608028654;  // √(2/π)
+constexpr double kGeluCubic = 0.044715;
+constexpr double kInverseSqrt2Pi = 0.3989422804014327;  // 1/√(2π)
+
+double gelu_erf(double x) { return 0.5 * x * std::erfc(-x * M_SQRT1_2); }
+float gelu_erf(float x) { return x * fast::normal_cdf_pair(x).cdf; }
+double gelu_tanh(double x) { return 0.5 * x * (1.0 + std::tanh(kSqrt2OverPi * (x + kGeluCubic * x * x * x))); }
+float gelu_tanh(float x) {
+  float u = static_cast<float>(kSqrt2OverPi) * (x + static_cast<float>(kGeluCubic) * x * x * x);
+  return x * fast::sigmoid_of_twice(u).s;
 }
-template <class T>
-T gelu_tanh(T x) {
-  const T k = static_cast<T>(0.7978845608028654);  // sqrt(2/pi)
-  return static_cast<T>(0.5) * x * (static_cast<T>(1) + std::tanh(k * (x + static_cast<T>(0.044715) * x * x * x)));
+
+// d/dx x Φ(x) = Φ(x) + x φ(x)
+double gelu_erf_derivative(double x) { return 0.5 * std::erfc(-x * M_SQRT1_2) + x * kInverseSqrt2Pi * std::exp(-0.5 * x * x); }
+float gelu_erf_derivative(float x) {
+  return fast::normal_cdf_pair(x).cdf + x * static_cast<float>(kInverseSqrt2Pi) * fast::exp_float(-0.5f * x * x);
+}
+// d/dx ½x(1 + tanh u) = ½(1 + tanh u) + ½x(1 - tanh²u) u',  u' = √(2/π)(1 + 3·0.044715 x²)
+double gelu_tanh_derivative(double x) {
+  double t = std::tanh(kSqrt2OverPi * (x + kGeluCubic * x * x * x));
+  double du = kSqrt2OverPi * (1.0 + 3.0 * kGeluCubic * x * x);
+  return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du;
+}
+float gelu_tanh_derivative(float x) {
+  const float k = static_cast<float>(kSqrt2OverPi), c = static_cast<float>(kGeluCubic);
+  fast::SigmoidPair s = fast::sigmoid_of_twice(k * (x + c * x * x * x));
+  float du = k * (1.0f + 3.0f * c * x * x);
+  return s.s + 2.0f * x * s.s * s.one_minus_s * du;
 }
 template <class T>
 T softplus(T x) {  // max(x,0) + log1p(exp(-|x|)): no overflow for large x, no log(1) rounding for small
@@ -81,6 +105,9 @@ void map_binary(const Tensor& a, const Tensor& b, Tensor& out, F f) {
                     } else if (step[0] == 1 && step[1] == 0 && step[2] == 1) {  // tensor op scalar/row
                       const T y0 = y[0];
                       for (std::int64_t i = 0; i < run; ++i) z[i] = f(x[i], y0);
+                    } else if (step[0] == 0 && step[1] == 1 && step[2] == 1) {  // scalar/row op tensor
+                      const T x0 = x[0];
+                      for (std::int64_t i = 0; i < run; ++i) z[i] = f(x0, y[i]);
                     } else {
                       for (std::int64_t i = 0; i < run; ++i) z[i * step[2]] = f(x[i * step[0]], y[i * step[1]]);
                     }
@@ -199,6 +226,27 @@ void CpuBackend::where(const Tensor& condition, const Tensor& a, const Tensor& b
                             c[at[0] + i * step[0]] != T(0) ? x[at[1] + i * step[1]] : y[at[2] + i * step[2]];
                       }
                     });
+  });
+}
+
+// One pass: grad_in = g · gelu'(x), parallel over elements, vectorised for float32.
+void CpuBackend::unary_backward(UnaryOp op, const Tensor& x, const Tensor& grad_out, Tensor& grad_in) {
+  if (op != UnaryOp::GeluErf && op != UnaryOp::GeluTanh) {
+    Backend::unary_backward(op, x, grad_out, grad_in);  // the composed version names the op in its error
+    return;
+  }
+  dispatch_floating(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* in = x.data<T>();
+    const T* g = grad_out.data<T>();
+    T* result = grad_in.data<T>();
+    parallel_for(x.numel(), kParallelGrain, [&](std::int64_t begin, std::int64_t end) {
+      if (op == UnaryOp::GeluErf) {
+        for (std::int64_t i = begin; i < end; ++i) result[i] = g[i] * gelu_erf_derivative(in[i]);
+      } else {
+        for (std::int64_t i = begin; i < end; ++i) result[i] = g[i] * gelu_tanh_derivative(in[i]);
+      }
+    });
   });
 }
 

@@ -1,5 +1,6 @@
 // Reductions over the middle axis of x seen as (outer, length, inner): sum, max, min and their
 // arg- forms; and the running sum (cumsum) along the same axis. float32 sums accumulate in double.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -44,6 +45,33 @@ void reduce_one(ReduceOp op, const T* x, std::int64_t length, std::int64_t inner
   if (out_index) *out_index = best_index;
 }
 
+// Sums over the middle axis when inner > 1, e.g. a bias gradient (N,C) -> (C): whole rows are
+// added into a block of accumulators, so the inner loop runs over contiguous memory and vectorises,
+// where one strided walk per output touched a new cache line (and often a new page) per element.
+// The work is split over (outer, column block) pairs; each output is still summed by one thread in
+// row order, so the result does not depend on the thread count.
+template <class T>
+void sum_rows(const T* in, std::int64_t outer, std::int64_t length, std::int64_t inner, T* out) {
+  constexpr std::int64_t kBlock = 64;  // columns per task: the accumulators stay in L1
+  const std::int64_t blocks = (inner + kBlock - 1) / kBlock;
+  const std::int64_t work_per_task = length * std::min(inner, kBlock);
+  parallel_for(outer * blocks, std::max<std::int64_t>(1, kParallelGrain / work_per_task),
+               [&](std::int64_t begin, std::int64_t end) {
+                 Accumulator<T> totals[kBlock];
+                 for (std::int64_t task = begin; task < end; ++task) {
+                   std::int64_t o = task / blocks, first = (task % blocks) * kBlock;
+                   std::int64_t width = std::min(kBlock, inner - first);
+                   std::fill(totals, totals + width, Accumulator<T>(0));
+                   const T* block = in + o * length * inner + first;
+                   for (std::int64_t l = 0; l < length; ++l) {
+                     const T* row = block + l * inner;
+                     for (std::int64_t c = 0; c < width; ++c) totals[c] += row[c];
+                   }
+                   for (std::int64_t c = 0; c < width; ++c) out[o * inner + first + c] = static_cast<T>(totals[c]);
+                 }
+               });
+}
+
 }  // namespace
 
 void CpuBackend::reduce(ReduceOp op, const Tensor& x, std::int64_t outer, std::int64_t length, std::int64_t inner,
@@ -68,6 +96,10 @@ void CpuBackend::reduce(ReduceOp op, const Tensor& x, std::int64_t outer, std::i
           result[o] = static_cast<T>(total);
         }
       });
+      return;
+    }
+    if (op == ReduceOp::Sum) {
+      sum_rows<T>(in, outer, length, inner, out.data<T>());
       return;
     }
     T* values = arg ? nullptr : out.data<T>();

@@ -1,5 +1,6 @@
 // Losses and training ops, each composed from public ops, so their gradients come from the
-// rules of the ops they are made of and no kernel or backward rule of their own is needed.
+// rules of the ops they are made of and no kernel or backward rule of their own is needed; except
+// cross_entropy, whose vocabulary-sized rows make a fused kernel pay (see its comment).
 //
 // Legend: N rows (samples or tokens), C classes, D features.
 #include <optional>
@@ -68,7 +69,9 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& generator) {
 // loss_n = -log softmax(logits_n)[target_n], 0 where target_n == ignore_index.
 // Mean divides by the number of targets not ignored (PyTorch's rule; all ignored gives 0/0 = NaN,
 // as in PyTorch). logits may be (..., C) with target (...): leading axes are flattened into N.
-// dlogits_n = (softmax(logits_n) - onehot(target_n)) g_n, through log_softmax and gather.
+// dlogits_n = (softmax(logits_n) - onehot(target_n)) g_n. Forward and backward are each one fused row
+// kernel (Backend::cross_entropy_forward/_backward): nothing (N,C) is kept but the logits, and the
+// rule, being a kernel, supports first derivatives only.
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, std::int64_t ignore_index, Reduction reduction) {
   detail::check_defined("cross_entropy", logits, "logits");
   detail::check_defined("cross_entropy", target, "target");
@@ -103,14 +106,20 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, std::int64_t ig
     ++counted;
   }
 
-  // Pick each row's log-probability at its label; ignored rows read class 0, then are zeroed.
   const std::int64_t rows = target.numel();
-  Tensor log_probs = log_softmax(reshape(logits, {rows, classes}), -1);                           // (N,C)
-  Tensor label_column = reshape(target.detach(), {rows, 1});                                      // (N,1)
-  Tensor ignored = eq(label_column, scalar_like(label_column, static_cast<double>(ignore_index)));  // (N,1)
-  Tensor picked = gather(log_probs, 1, masked_fill(label_column, ignored, 0.0));                  // (N,1)
-  Tensor losses = where(ignored, scalar_like(picked, 0.0), neg(picked));                          // (N,1)
-  losses = reshape(losses, row_shape);
+  Tensor rows_logits = reshape(logits.detach(), {rows, classes}).contiguous();  // (N,C)
+  Tensor label_rows = reshape(target.detach(), {rows}).contiguous();            // (N)
+  Tensor losses = Tensor::empty({rows}, logits.dtype(), logits.device());
+  Tensor log_sum_exp = Tensor::empty({rows}, logits.dtype(), logits.device());
+  backend_for(logits.device()).cross_entropy_forward(rows_logits, label_rows, ignore_index, losses, log_sum_exp);
+  losses = record("cross_entropy", reshape(losses, row_shape), {logits},
+                  [rows_logits, label_rows, log_sum_exp, ignore_index, logits_shape = logits.shape()](const Tensor& g) {
+                    Tensor row_grad = reshape(g, {rows_logits.shape()[0]}).contiguous();
+                    Tensor grad = Tensor::empty(rows_logits.shape(), rows_logits.dtype(), rows_logits.device());
+                    backend_for(grad.device())
+                        .cross_entropy_backward(rows_logits, label_rows, ignore_index, log_sum_exp, row_grad, grad);
+                    return std::vector<Tensor>{reshape(grad, logits_shape)};
+                  });
 
   if (reduction == Reduction::None) return losses;
   if (reduction == Reduction::Sum) return sum(losses);

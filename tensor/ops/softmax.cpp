@@ -26,6 +26,18 @@ std::int64_t checked_axis(const char* op, const Tensor& x, std::int64_t axis) {
   return normalize_axis(op, axis, x.dim());
 }
 
+// The backward of either, as one row kernel along the last axis (Backend::softmax_backward); like
+// the forward, another axis is swapped to the end first. A kernel rule, so first derivatives only.
+Tensor softmax_backward_along(const Tensor& y, const Tensor& g, std::int64_t axis, bool log) {
+  std::int64_t last = std::max<std::int64_t>(y.dim() - 1, 0);
+  Tensor out_rows = axis == last ? y : transpose(y, axis, last);
+  Tensor grad_rows = axis == last ? g : transpose(g, axis, last);
+  out_rows = out_rows.contiguous();
+  Tensor grad = Tensor::empty(out_rows.shape(), y.dtype(), y.device());
+  backend_for(y.device()).softmax_backward(out_rows, grad_rows.contiguous(), grad, log);
+  return axis == last ? grad : transpose(grad, axis, last);
+}
+
 }  // namespace
 
 // y_i = exp(x_i) / Σ_j exp(x_j) along axis
@@ -35,7 +47,7 @@ Tensor softmax(const Tensor& x, std::int64_t axis) {
   Tensor out = softmax_along(x, a, false);
   Tensor y = out.detach();
   return record("softmax", out, {x}, [y, a](const Tensor& g) {
-    return std::vector<Tensor>{mul(y, sub(g, sum(mul(g, y), {a}, true)))};
+    return std::vector<Tensor>{softmax_backward_along(y, g, a, false)};
   });
 }
 
@@ -46,7 +58,7 @@ Tensor log_softmax(const Tensor& x, std::int64_t axis) {
   Tensor out = softmax_along(x, a, true);
   Tensor y = out.detach();
   return record("log_softmax", out, {x}, [y, a](const Tensor& g) {
-    return std::vector<Tensor>{sub(g, mul(exp(y), sum(g, {a}, true)))};
+    return std::vector<Tensor>{softmax_backward_along(y, g, a, true)};
   });
 }
 

@@ -84,20 +84,18 @@ Tensor relu(const Tensor& x) {
 // erf form:  gelu(x) = x Φ(x),  d = Φ(x) + x φ(x)
 // tanh form: gelu(x) = ½x(1 + tanh u), u = √(2/π)(x + 0.044715x³),
 //            d = ½(1 + tanh u) + ½x(1 - tanh²u) √(2/π)(1 + 3·0.044715x²)
+// The backward is one kernel, g · d(x) in a single pass (Backend::unary_backward): composed from ops
+// it took about a dozen full-size temporaries. Like layer_norm, it supports first derivatives only.
 Tensor gelu(const Tensor& x, GeluApproximation approximation) {
-  if (approximation == GeluApproximation::Erf) {
-    Tensor out = floating_unary("gelu", UnaryOp::GeluErf, x);
-    return record("gelu", out, {x}, [x](const Tensor& g) {
-      return std::vector<Tensor>{mul(g, add(normal_cdf(x), mul(x, normal_pdf(x))))};
-    });
-  }
-  Tensor out = floating_unary("gelu_tanh", UnaryOp::GeluTanh, x);
-  return record("gelu_tanh", out, {x}, [x](const Tensor& g) {
-    const double k = std::sqrt(2.0 / M_PI);
-    Tensor t = tanh(mul(add(x, mul(pow(x, 3.0), scalar_like(x, 0.044715))), scalar_like(x, k)));
-    Tensor du = add(mul(square(x), scalar_like(x, 3.0 * 0.044715 * k)), scalar_like(x, k));
-    Tensor d = add((1.0 + t) * 0.5, mul(mul(x * 0.5, 1.0 - square(t)), du));
-    return std::vector<Tensor>{mul(g, d)};
+  const bool erf_form = approximation == GeluApproximation::Erf;
+  const char* name = erf_form ? "gelu" : "gelu_tanh";
+  const UnaryOp op = erf_form ? UnaryOp::GeluErf : UnaryOp::GeluTanh;
+  Tensor out = floating_unary(name, op, x);
+  Tensor input = x.detach().contiguous();
+  return record(name, out, {x}, [input, op](const Tensor& g) {
+    Tensor grad = Tensor::empty(input.shape(), input.dtype(), input.device());
+    backend_for(input.device()).unary_backward(op, input, g.contiguous(), grad);
+    return std::vector<Tensor>{grad};
   });
 }
 
