@@ -133,8 +133,8 @@ std::vector<train::Series> band(const std::string& title, const std::vector<doub
 int main(int argc, char** argv) {
   CLI::App app{"Hinton knowledge distillation: MLP teacher -> small MLP student on Fashion-MNIST"};
   train::ExampleFlags flags;
-  std::int64_t seeds = 3, teacher_hidden = 1200, student_hidden = 30, teacher_epochs = 6, student_epochs = 8,
-               batch_size = 128, validation = 5000, transfer = -1, omitted = 3;
+  std::int64_t seeds = 3, teacher_hidden = 512, student_hidden = 100, teacher_epochs = 5, student_epochs = 30,
+               batch_size = 128, validation = 5000, transfer = 5000, omitted = 3;
   std::vector<double> temperatures = {1, 2, 4, 8};
   double alpha = 0.9, teacher_dropout = 0.3, lr = 1e-3, omit_temperature = 8.0;
   bool omit_experiment = true;
@@ -148,7 +148,7 @@ int main(int argc, char** argv) {
   app.add_option("--teacher-epochs", teacher_epochs, "teacher epochs")->check(CLI::PositiveNumber);
   app.add_option("--student-hidden", student_hidden, "student: two hidden layers of this width")->check(CLI::PositiveNumber);
   app.add_option("--student-epochs", student_epochs, "student epochs")->check(CLI::PositiveNumber);
-  app.add_option("--transfer", transfer, "images in the student's transfer set (-1: all but the validation images)");
+  app.add_option("--transfer", transfer, "images in the student's transfer set, the first of the teacher's (-1: all)");
   app.add_option("--batch-size", batch_size, "images per step")->check(CLI::PositiveNumber);
   app.add_option("--lr", lr, "Adam learning rate (teacher and student)")->check(CLI::PositiveNumber);
   app.add_option("--omit-class", omitted, "class left out of the transfer set in part 2")->check(CLI::Range(0, 9));
@@ -158,7 +158,8 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   train::use_threads(flags.threads);
   if (flags.quick) {
-    seeds = 2, teacher_hidden = 128, student_hidden = 16, teacher_epochs = 2, student_epochs = 2, validation = 1000;
+    seeds = 2, teacher_hidden = 128, student_hidden = 16, teacher_epochs = 2, student_epochs = 3, validation = 1000,
+    transfer = 1000;
   }
   train::RunDir run = train::RunDir::create(flags.out, "hinton_kd");
   train::MetricsLog metrics(run.metrics_path());
@@ -169,23 +170,26 @@ int main(int argc, char** argv) {
   std::int64_t pool = all_train.images.size(0) - validation;
   if (pool < 100) throw Error(fmt::format("[hinton_kd] --validation {} leaves too few training images", validation));
   std::int64_t transfer_size = transfer > 0 ? std::min(transfer, pool) : pool;
-  Tensor train_x = all_train.images.narrow(0, 0, transfer_size), train_y = all_train.labels.narrow(0, 0, transfer_size);
+  // The teacher learns from all `pool` images; the student's transfer set is the first transfer_size of them.
+  Tensor train_x = all_train.images.narrow(0, 0, pool), train_y = all_train.labels.narrow(0, 0, pool);
   Tensor valid_x = all_train.images.narrow(0, pool, validation), valid_y = all_train.labels.narrow(0, pool, validation);
-  fmt::print("Fashion-MNIST: transfer set {} images, validation {}, test {}\n", transfer_size, validation,
+  fmt::print("Fashion-MNIST: teacher's training set {} images, student's transfer set the first {}, validation {}, "
+             "test {}\n",
+             pool, transfer_size, validation,
              test.images.size(0));
 
   // ---- the teacher: trained once on the transfer set with hard labels and dropout ----
-  std::int64_t steps_per_epoch = (transfer_size + batch_size - 1) / batch_size;
+  std::int64_t teacher_steps = (pool + batch_size - 1) / batch_size, student_steps = (transfer_size + batch_size - 1) / batch_size;
   Generator teacher_generator(flags.seed + 7919);
   auto teacher = mlp(784, teacher_hidden, teacher_dropout, teacher_generator);
   {
     nn::AdamOptions options;
     options.lr = lr;
     nn::Adam optimizer(teacher->parameters(), options);
-    train::ProgressBar bar(teacher_epochs * steps_per_epoch, "teacher");
+    train::ProgressBar bar(teacher_epochs * teacher_steps, "teacher");
     std::int64_t step = 0;
     for (std::int64_t epoch = 0; epoch < teacher_epochs; ++epoch) {
-      for (const auto& indices : data::shuffled_batches(transfer_size, batch_size, teacher_generator)) {
+      for (const auto& indices : data::shuffled_batches(pool, batch_size, teacher_generator)) {
         Tensor rows = from_vector(indices);
         Tensor loss = cross_entropy(teacher->forward(index_select(train_x, 0, rows)), index_select(train_y, 0, rows));
         optimizer.zero_grad();
@@ -203,7 +207,7 @@ int main(int argc, char** argv) {
 
   // One student run on the rows `keep` of the transfer set: hard labels (T = 0) or soft targets at T.
   std::int64_t total_student_runs = seeds * static_cast<std::int64_t>(1 + temperatures.size() + (omit_experiment ? 2 : 0));
-  train::ProgressBar bar(total_student_runs * student_epochs * steps_per_epoch, "students");
+  train::ProgressBar bar(total_student_runs * student_epochs * student_steps, "students");
   std::int64_t global_step = 0;
   auto train_student = [&](const std::string& name, double temperature, std::uint64_t seed, const Tensor& keep) {
     Generator init(seed), order(seed + 104729);  // the same init and data order for every method of a seed
