@@ -13,6 +13,8 @@ papers=(
   "glam|Du et al. 2021, GLaM"
   "st_moe|Zoph et al. 2022, ST-MoE"
   "widenet|Xue et al. 2022, WideNet"
+  "hinton_kd|Hinton et al. 2015, knowledge distillation"
+  "moebert|Zuo et al. 2022, MoEBERT"
 )
 logs="$build/tour"
 mkdir -p "$logs"
