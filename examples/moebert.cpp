@@ -1,6 +1,6 @@
 // MoEBERT (Zuo et al., NAACL 2022; distill/moebert.h, distill/moebert_adapt.h): turn a fine-tuned
 // dense BERT into a Mixture-of-Experts BERT with the same knowledge and fewer FLOPs per token, then
-// distil. Per seed, on one DATA.md task (wn-lexname by default):
+// distil. Per seed, on one DATA.md task (wn-pos by default):
 //   1. fine-tune a small dense BERT (the teacher), optionally from a short MLM pre-training;
 //   2. score every FFN neuron's importance on training examples (eq. 4, one example per backward);
 //   3. split each FFN into E experts sharing the top-s neurons, hash-route tokens to them, and
@@ -85,6 +85,17 @@ void prune_to_top_neurons(Model& model, const std::vector<Tensor>& importance, s
   }
 }
 
+// Dev and test accuracy of a model as it is now (eval mode, no gradient).
+bp::FinetuneResult evaluate(Model& model, const bp::TaskData& task) {
+  bp::Classifier classifier{std::shared_ptr<nn::Module>(&model, [](nn::Module*) {}), bp::forward_of(model)};
+  bp::FinetuneResult result;
+  std::tie(result.dev_accuracy, result.dev_macro_f1) =
+      bp::accuracy_and_macro_f1(bp::predict(classifier, task.dev, 64), task.dev_labels, task.labels.size());
+  std::tie(result.test_accuracy, result.test_macro_f1) =
+      bp::accuracy_and_macro_f1(bp::predict(classifier, task.test, 64), task.test_labels, task.labels.size());
+  return result;
+}
+
 struct DistilOptions {
   std::int64_t epochs = 4, batch = 32;
   double lr = 3e-4, lambda = 1.0;
@@ -137,13 +148,7 @@ bp::FinetuneResult distil(Model& student, Model& teacher, const bp::TaskData& ta
     }
   }
   bar.finish();
-  bp::Classifier classifier{std::shared_ptr<nn::Module>(&student, [](nn::Module*) {}), bp::forward_of(student)};
-  bp::FinetuneResult result;
-  std::tie(result.dev_accuracy, result.dev_macro_f1) =
-      bp::accuracy_and_macro_f1(bp::predict(classifier, task.dev, 64), task.dev_labels, task.labels.size());
-  std::tie(result.test_accuracy, result.test_macro_f1) =
-      bp::accuracy_and_macro_f1(bp::predict(classifier, task.test, 64), task.test_labels, task.labels.size());
-  return result;
+  return evaluate(student, task);
 }
 
 // A fresh copy of `source` (same config and classes) holding its weights.
@@ -158,10 +163,10 @@ std::unique_ptr<Model> copy_of(const Model& source, std::int64_t classes, Genera
 int main(int argc, char** argv) {
   CLI::App app{"MoEBERT: a dense BERT split into importance-guided experts, distilled"};
   train::ExampleFlags flags;
-  std::string task_name = "wn-lexname";
-  std::int64_t seeds = 3, dim = 128, layers = 2, experts = 4, shared = 128, pretrain_steps = 0, epochs = 4,
-               importance_examples = 500, max_train = 2000, max_eval = 1000;
-  double lambda = 1.0, lr = 5e-4;
+  std::string task_name = "wn-pos";
+  std::int64_t seeds = 3, dim = 64, layers = 2, experts = 4, shared = 64, pretrain_steps = 0, epochs = 5,
+               importance_examples = 300, max_train = 2000, max_eval = 1000;
+  double lambda = 1.0, lr = 2e-3, distil_lr = 5e-4;
   train::add_example_flags(app, flags);
   app.add_option("--task", task_name, "DATA.md task: wn-lexname, wn-pos, fortune-topic, wn-match");
   app.add_option("--seeds", seeds, "seeds; each pairs all students on one teacher")->check(CLI::Range(2, 100));
@@ -173,7 +178,8 @@ int main(int argc, char** argv) {
   app.add_option("--epochs", epochs, "epochs of teacher fine-tuning and of each distillation")->check(CLI::PositiveNumber);
   app.add_option("--importance-examples", importance_examples, "training examples the importance sums over");
   app.add_option("--lambda", lambda, "λ of the distillation terms (the paper: 1 to 5)");
-  app.add_option("--lr", lr, "AdamW peak learning rate (all training)")->check(CLI::PositiveNumber);
+  app.add_option("--lr", lr, "AdamW peak learning rate of the teacher's fine-tuning")->check(CLI::PositiveNumber);
+  app.add_option("--distil-lr", distil_lr, "AdamW peak learning rate of the distillation")->check(CLI::PositiveNumber);
   app.add_option("--max-train", max_train, "training examples of the task (a fixed subset)");
   CLI11_PARSE(app, argc, argv);
   train::use_threads(flags.threads);
@@ -214,7 +220,7 @@ int main(int argc, char** argv) {
 
   const std::vector<std::string> names = {"dense teacher", "MoE, importance split", "MoE, random split",
                                           fmt::format("dense, FFN {} (pruned)", expert_width)};
-  bp::ScoreBoard test_board, dev_board;
+  bp::ScoreBoard test_board, dev_board, before_board;  // before_board: test accuracy before distillation
   train::Table params({"model", "FFN parameters per layer", "active per token"});
   for (std::int64_t s = 0; s < seeds; ++s) {
     std::uint64_t seed = flags.seed + static_cast<std::uint64_t>(s);
@@ -247,7 +253,7 @@ int main(int argc, char** argv) {
     // 3-4. the three students, all from the teacher's weights, distilled with the same data order
     DistilOptions distil_options;
     distil_options.epochs = epochs;
-    distil_options.lr = lr;
+    distil_options.lr = distil_lr;
     distil_options.lambda = lambda;
     distil_options.seed = seed;
     for (std::size_t m = 1; m < names.size(); ++m) {
@@ -257,6 +263,9 @@ int main(int argc, char** argv) {
       if (m == 2) distill::adapt_encoder_to_moe(*student->encoder, random_importance, experts, shared, hash_map);
       if (m == 3) prune_to_top_neurons(*student, importance, expert_width, student_generator);
       distil_options.label = fmt::format("{} s{}", m == 1 ? "moe importance" : m == 2 ? "moe random" : "dense small", seed);
+      // Right after the split, before any distillation: how much of the teacher each start keeps.
+      bp::FinetuneResult before = evaluate(*student, task);
+      before_board.add(names[m], task.name, before.test_accuracy);
       bp::FinetuneResult r = distil(*student, teacher, task, distil_options, metrics);
       test_board.add(names[m], task.name, r.test_accuracy);
       dev_board.add(names[m], task.name, r.dev_accuracy);
@@ -274,6 +283,9 @@ int main(int argc, char** argv) {
   fmt::print("\ndev accuracy (%)\n");
   train::Table dev_table = dev_board.table(names);
   dev_table.print(std::cout);
+  fmt::print("\ntest accuracy (%) right after the split, before distillation\n");
+  train::Table before_table = before_board.table(names);
+  before_table.print(std::cout);
   fmt::print("\n");
   params.print(std::cout);
 
@@ -291,6 +303,8 @@ int main(int argc, char** argv) {
   add(dev_board, names[1], names[2], "dev accuracy");
   add(dev_board, names[1], names[3], "dev accuracy");
   add(test_board, names[1], names[0], "test accuracy");
+  train::Comparison start_vs_random = add(before_board, names[1], names[2], "test accuracy before distillation");
+  add(before_board, names[1], names[3], "test accuracy before distillation");
 
   // ---- plot: per model (x), mean and ± sd across seeds of test and dev accuracy ----
   std::vector<double> x;
@@ -328,14 +342,18 @@ int main(int argc, char** argv) {
                      {"lambda", lambda},
                      {"test_table", test_table.to_json()},
                      {"dev_table", dev_table.to_json()},
+                     {"before_distillation_test_table", before_table.to_json()},
                      {"parameters", params.to_json()},
                      {"comparisons", nlohmann::json::parse(comparisons.dump())}});
   fmt::print("\nOutputs in {}\n", run.path().string());
   fmt::print("tour: moebert | {} test acc. teacher {:.1f}%, MoE importance {:.1f}% vs random {:.1f}% vs dense-{} "
-             "{:.1f}% | {}\n",
+             "{:.1f}% (before distillation: importance {:.1f}% vs random {:.1f}%) | {}\n",
              task.name, 100.0 * bp::mean_of(test_board.scores(names[0], task.name)),
              100.0 * bp::mean_of(test_board.scores(names[1], task.name)),
              100.0 * bp::mean_of(test_board.scores(names[2], task.name)), expert_width,
-             100.0 * bp::mean_of(test_board.scores(names[3], task.name)), shown ? "yes" : "no");
+             100.0 * bp::mean_of(test_board.scores(names[3], task.name)),
+             100.0 * bp::mean_of(before_board.scores(names[1], task.name)),
+             100.0 * bp::mean_of(before_board.scores(names[2], task.name)),
+             shown ? "yes" : (start_vs_random.shown && start_vs_random.difference > 0 ? "no (only before distillation)" : "no"));
   return 0;
 }
