@@ -9,8 +9,8 @@
 //      active FFN width H_e (the teacher pruned to its top-H_e neurons), distilled the same way.
 // The paper's claim: the importance-guided split beats a random one and beats a dense model of
 // equal active size. Dev and test accuracy, paired by seed, into summary.json's "comparisons".
-//   build/examples/moebert            default run: ~15 minutes on 2 quiet cores
-//   build/examples/moebert --quick    seconds: a tiny corpus, model and task subset (CI smoke test)
+//   build/examples/moebert --threads 1   default run: 5 min CPU (15 min wall on a busy shared machine)
+//   build/examples/moebert --quick       seconds: a tiny corpus, model and task subset (CI smoke test)
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
