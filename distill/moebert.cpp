@@ -47,6 +47,7 @@ ExpertSplit split_into_experts(const nn::FeedForward& ffn, const Tensor& importa
   }
   ExpertSplit split;
   split.shared = shared;
+  split.activation = ffn.activation;
   split.neurons = from_vector(neurons, {experts, shared + own});
   Tensor flat = reshape(split.neurons, {-1});  // (E·H_e)
 

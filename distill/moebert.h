@@ -30,6 +30,7 @@ struct ExpertSplit {
   Tensor w1, b1, w2, b2;  // (E,D,H_e), (E,H_e), (E,H_e,D), (E,D)
   Tensor neurons;         // (E,H_e) int64: the dense neuron behind each expert column
   std::int64_t shared = 0;  // the first `shared` columns of every expert are the shared neurons
+  GeluApproximation activation = GeluApproximation::Erf;  // the dense FFN's, for the MoE layer
 };
 
 // importance (H). Needs 0 <= shared <= H and E dividing H − shared (equal expert widths).

@@ -13,7 +13,9 @@ papers=(
   "glam|Du et al. 2021, GLaM"
   "st_moe|Zoph et al. 2022, ST-MoE"
   "widenet|Xue et al. 2022, WideNet"
+  "hinton_kd|Hinton et al. 2015, knowledge distillation"
   "mobilebert|Sun et al. 2020, MobileBERT"
+  "moebert|Zuo et al. 2022, MoEBERT"
   "tcd|Lu et al. 2024, Transfer Capability Distillation"
 )
 logs="$build/tour"
