@@ -47,7 +47,9 @@ ExpertSplit split_into_experts(const nn::FeedForward& ffn, const Tensor& importa
   }
   ExpertSplit split;
   split.shared = shared;
-  split.activation = ffn.activation;
+  // MoELayer's experts are GELU (either form); a ReLU FFN has no expert layout to go to.
+  if (ffn.activation == nn::Activation::ReLU) throw Error("[split_into_experts] needs a GELU FeedForward, got ReLU");
+  split.activation = ffn.activation == nn::Activation::GeluTanh ? GeluApproximation::Tanh : GeluApproximation::Erf;
   split.neurons = from_vector(neurons, {experts, shared + own});
   Tensor flat = reshape(split.neurons, {-1});  // (E·H_e)
 
