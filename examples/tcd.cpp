@@ -32,12 +32,12 @@ using nlohmann::json;
 
 namespace {
 
-// The default: what fits about an hour on this shared 2-core machine (README gives the times).
+// The default: what fits about an hour on two quiet cores (README gives the measured times).
 struct Sizes {
   std::int64_t vocab = 1000, max_len = 32;
-  std::int64_t dim = 64, layers = 2, experts = 8, batch = 32;
-  std::int64_t teacher_steps = 400, student_steps = 400, ablation_steps = 150, checkpoints = 4;
-  std::int64_t seeds = 3, epochs = 2, max_train = 1000, max_eval = 300;
+  std::int64_t dim = 64, layers = 2, experts = 16, batch = 32;
+  std::int64_t teacher_steps = 1500, student_steps = 1500, ablation_steps = 500, checkpoints = 4;
+  std::int64_t seeds = 3, epochs = 3, max_train = 1500, max_eval = 500;
   double lr = 1e-3, finetune_lr = 1e-3, capacity_factor = 0.0;
   bool ablation = true;
 };
