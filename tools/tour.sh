@@ -30,15 +30,19 @@ for entry in "${papers[@]}"; do
 done
 
 echo
-echo "The tour, paper by paper (quick runs: tiny models and few steps, so an effect may not show yet;"
-echo "README.md gives each example's default run and the numbers it measured)."
+echo "The tour, paper by paper. 'just now' is the --quick run: a tiny model and few steps, one smoke"
+echo "check of the mechanism, not a measurement of the effect. 'default run' is each example's verdict"
+echo "as last measured at its default size (tools/tour_defaults.tsv; README.md has the numbers)."
 trim() { sed 's/^ *//; s/ *$//' <<<"$1"; }
-printf '%-20s | %-100s | %s\n' "example" "measured just now" "effect shown"
-printf '%s\n' "$(printf '%.0s-' {1..140})"
+defaults="$(dirname "$0")/tour_defaults.tsv"
 for entry in "${papers[@]}"; do
   example=${entry%%|*}
-  line=$(grep -a '^tour: ' "$logs/$example.log" | tail -n 1 || true)
+  line=$(grep -a '^tour: ' "$logs/$example.log" 2>/dev/null | tail -n 1 || true)
   if [[ -z "$line" ]]; then line="tour: $example | (no tour line printed) | no"; fi
   IFS='|' read -r _ measured shown <<<"$line"
-  printf '%-20s | %-100s | %s\n' "$example" "$(trim "$measured")" "$(trim "$shown")"
+  default=$(awk -F'\t' -v e="$example" '$1 == e { print $2 " (" $3 ": " $4 ")" }' "$defaults")
+  echo
+  echo "$example — ${entry#*|}"
+  echo "  just now (--quick): $(trim "$measured") [shown: $(trim "$shown")]"
+  echo "  default run:        ${default:-(not yet measured)}"
 done
