@@ -279,6 +279,19 @@ int run_tcd(int argc, char** argv) {
   Built teacher = build_mlm(vanilla, teacher_generator);
   json teacher_record = pretrain_stage("teacher", teacher, corpus, schedule(sizes.teacher_steps), teacher_generator,
                                        run, {}, vanilla.config.bert.to_json());
+
+  // A reference with no pre-training (the teacher's own initial weights): does MLM pre-training
+  // help downstream at this size at all? If not, no difference in transfer capability can show.
+  json no_pretraining;
+  {
+    std::string path = run.file("ckpt/no-pretraining/step-000000");
+    Generator init_generator(flags.seed);
+    Built init = build_mlm(vanilla, init_generator);
+    if (!std::filesystem::exists(path)) nn::save_checkpoint(path, *init.module, vanilla.config.bert.to_json(), nullptr, 1);
+    init.module->eval();
+    NoGradGuard no_grad;
+    no_pretraining = {{"step", 0}, {"loss", bp::mlm_validation_loss(init.forward, corpus)}, {"path", path}};
+  }
   teacher.module->eval();  // frozen from here on: no dropout, no gradient
   teacher.module->freeze("*");
 
@@ -359,6 +372,7 @@ int run_tcd(int argc, char** argv) {
         {"TCD student @loss", student_at_loss, &moe_spec},
         {"MoE baseline @steps", baseline_record["checkpoints"].back(), &moe_spec},
         {"TCD student @steps", student_record["checkpoints"].back(), &moe_spec},
+        {"no pre-training (BERT init)", no_pretraining, &vanilla},
     };
   }
   std::vector<std::string> main_models;
@@ -428,6 +442,8 @@ int run_tcd(int argc, char** argv) {
     bp::append_all(comparisons, accuracy.compare("TCD student @steps", "MoE baseline @steps"));
     bp::append_all(comparisons, accuracy.compare("TCD student @steps", "teacher (BERT)"));
     bp::append_all(comparisons, accuracy.compare("teacher (BERT)", "MoE baseline @loss"));
+    bp::append_all(comparisons, accuracy.compare("teacher (BERT)", "no pre-training (BERT init)"));
+    bp::append_all(comparisons, accuracy.compare("MoE baseline @steps", "no pre-training (BERT init)"));
   }
   for (std::size_t i = 1; i < ablation.size(); ++i) {
     bp::append_all(comparisons, accuracy.compare("ablation " + ablation[i].first, "ablation MLM only"));
