@@ -167,20 +167,20 @@ int main(int argc, char** argv) {
   // ---- table: total vs activated parameters, and held-out quality ----
   bool all_finite = true;
   train::Table table({"model", "total params", "activated params", "activated/total", "held-out loss", "perplexity",
-                      "train TFLOPs", "train time (s)"});
+                      "train GFLOPs", "train time (s)"});
   for (const Arm& arm : arms) {
-    std::vector<double> perplexities, seconds, tflops;
+    std::vector<double> perplexities, seconds, gflops;
     for (const auto& run : arm.runs) {
       perplexities.push_back(std::exp(run.final_eval_loss));
       seconds.push_back(run.seconds);
-      tflops.push_back(run.flops / 1e12);
+      gflops.push_back(run.flops / 1e9);
       all_finite = all_finite && run.finite;
     }
     const moe::ParameterCounts& counts = arm.runs.front().parameters;
     table.add_row({arm.name, thousands(counts.total), thousands(counts.activated),
                    fmt::format("{:.0f}%", 100.0 * static_cast<double>(counts.activated) / static_cast<double>(counts.total)),
                    examples::mean_and_spread(arm.final_losses()), examples::mean_and_spread(perplexities, 2),
-                   examples::mean_and_spread(tflops, 4), examples::mean_and_spread(seconds, 1)});
+                   examples::mean_and_spread(gflops, 1), examples::mean_and_spread(seconds, 1)});
   }
   fmt::print("\n(GLaM 64E, for scale: 1.2T total, 96.6B activated, 8%.)\n");
   table.print(std::cout);

@@ -196,15 +196,15 @@ int main(int argc, char** argv) {
   auto load_cv = [tail](const SwitchRun& r) { return examples::mean_of_last(r.requested_load_cv, tail); };
   auto dropped = [](const SwitchRun& r) { return 100.0 * r.result.dropped_fraction; };
   auto seconds = [](const SwitchRun& r) { return r.result.seconds; };
-  auto tflops = [](const SwitchRun& r) { return r.result.flops / 1e12; };
+  auto gflops = [](const SwitchRun& r) { return r.result.flops / 1e9; };
   auto parameters = [](const SwitchRun& r) { return fmt::format("{} / {}", r.result.parameters.total, r.result.parameters.activated); };
   train::Table table({"model", "params total / per token", "held-out loss", "tokens dropped", "router load CV",
-                      "train TFLOPs", "train seconds"});
+                      "train GFLOPs", "train seconds"});
   auto add_row = [&](const std::string& name, const std::vector<SwitchRun>& runs, bool moe) {
     table.add_row({name, parameters(runs.front()), examples::mean_and_spread(column(runs, final_loss)),
                    moe ? examples::mean_and_spread(column(runs, dropped), 1) + "%" : "-",
                    moe ? examples::mean_and_spread(column(runs, load_cv), 2) : "-",
-                   examples::mean_and_spread(column(runs, tflops), 4),
+                   examples::mean_and_spread(column(runs, gflops), 1),
                    examples::mean_and_spread(column(runs, seconds), 1)});
   };
   add_row("dense", dense, false);
