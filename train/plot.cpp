@@ -176,7 +176,8 @@ void bar_plot(const std::filesystem::path& png_path, const std::string& title, c
   if (labels.size() > 12) script += "set xtics rotate by 45 right\n";  // many bars: slanted labels do not overlap
   script += fmt::format("set xrange [-0.6:{}]\n", static_cast<double>(labels.size()) - 0.4);
   bool all_non_negative = std::all_of(values.begin(), values.end(), [](double value) { return value >= 0; });
-  if (all_non_negative && !options.log_y) script += "set yrange [0:*]\n";  // bars start at zero
+  bool range_given = !std::isnan(options.y_min) || !std::isnan(options.y_max);
+  if (all_non_negative && !options.log_y && !range_given) script += "set yrange [0:*]\n";  // bars start at zero
   script += "set offsets 0, 0, graph 0.05, 0\n";  // headroom: the tallest bar does not touch the border
   script += fmt::format("plot {} using 0:2:xtic(1) with boxes linecolor rgb '#4C72B0'\n",
                         gnuplot_string(png_path.stem().string() + ".dat"));
