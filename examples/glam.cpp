@@ -8,7 +8,11 @@
 // so the two experts a token visits hold as many weights as the one dense FFN it replaces: the
 // activated sizes match (up to the router and one bias). (c) A wider dense model of about the MoE's
 // TOTAL size shows what the extra parameters would buy if every token used them all.
-//   build/examples/glam              default run: a few minutes on 2 cores
+// GLaM states its result at equal activated FLOPs per token, so each claim here is a paired
+// difference over seeds (summary.json "comparisons"): held-out loss at equal steps (equal activated
+// parameters), at equal training FLOPs as executed (capacity padding included, moe/flops.h) and at
+// equal training wall time; curves against steps, FLOPs and time.
+//   build/examples/glam              default run (not yet timed with the new comparisons)
 //   build/examples/glam --quick      seconds (CI)
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -18,6 +22,7 @@
 #include <iostream>
 
 #include "examples/moe_lm.h"
+#include "examples/moe_lm_report.h"
 #include "moe/gshard_router.h"
 #include "train/metrics_log.h"
 #include "train/run_dir.h"
@@ -54,16 +59,6 @@ struct Arm {
     double total = 0.0;
     for (double loss : final_losses()) total += loss;
     return total / static_cast<double>(runs.size());
-  }
-  // the held-out curve averaged over seeds
-  train::Series curve() const {
-    train::Series series{name, runs.front().eval_steps, std::vector<double>(runs.front().eval_loss.size(), 0.0)};
-    for (const auto& run : runs) {
-      for (std::size_t i = 0; i < series.y.size() && i < run.eval_loss.size(); ++i) {
-        series.y[i] += run.eval_loss[i] / static_cast<double>(runs.size());
-      }
-    }
-    return series;
   }
 };
 
@@ -123,7 +118,7 @@ int main(int argc, char** argv) {
   app.add_option("--steps", settings.steps, "training steps per model")->check(CLI::PositiveNumber);
   app.add_option("--experts", settings.experts, "experts per MoE layer (E)")->check(CLI::Range(2, 1024));
   app.add_option("--expert-hidden", settings.expert_hidden, "expert FFN width; 0 = 2·dim (equal activated size)");
-  app.add_option("--seeds", settings.seeds, "seeds per model (mean ± sd)")->check(CLI::PositiveNumber);
+  app.add_option("--seeds", settings.seeds, "seeds per model (paired comparisons need >= 3)")->check(CLI::Range(2, 1000));
   app.add_option("--larger-dense", settings.larger_dense, "also train a dense model of the MoE's total size");
   app.add_option("--capacity-factor", settings.capacity_factor, "capacity factor in training and evaluation (0 = dropless)");
   app.add_option("--lr", settings.lr, "peak AdamW learning rate")->check(CLI::PositiveNumber);
@@ -136,7 +131,6 @@ int main(int argc, char** argv) {
     settings.batch = 8;
     settings.steps = 15;
     settings.experts = 4;
-    settings.seeds = 1;
   }
   train::RunDir run_dir = train::RunDir::create(flags.out, "glam");
   train::MetricsLog metrics(run_dir.metrics_path());  // every run's loss curve, one line per step
@@ -155,68 +149,84 @@ int main(int argc, char** argv) {
       arm.runs.push_back(examples::train_lm(run, corpus));
     }
   }
-  // ---- a dense model about as big as the MoE in total, for context (one seed) ----
+  // ---- a dense model about as big as the MoE in total, for context, on the same seeds ----
   if (settings.larger_dense) {
     std::int64_t width = dense_width_for(settings, corpus, arms[0].runs.front().parameters.total);
     if (width == settings.dim) width += 32;  // tiny models (--quick): still one step wider
-    Arm wide{fmt::format("dense, MoE's total size (width {}, 1 seed)", width), width, false, {}};
-    Generator unused(0);
-    examples::LmExperiment run = make_experiment(settings, corpus, width, false, settings.seed, unused);
-    run.name = fmt::format("dense w{}", width);
-    run.metrics = &metrics;
-    wide.runs.push_back(examples::train_lm(run, corpus));
+    Arm wide{fmt::format("dense, MoE's total size (width {})", width), width, false, {}};
+    for (std::int64_t s = 0; s < settings.seeds; ++s) {
+      Generator unused(0);
+      examples::LmExperiment run = make_experiment(settings, corpus, width, false, settings.seed + s, unused);
+      run.name = fmt::format("dense w{} s{}", width, s);
+      run.metrics = &metrics;
+      wide.runs.push_back(examples::train_lm(run, corpus));
+    }
     arms.push_back(wide);
   }
 
   // ---- table: total vs activated parameters, and held-out quality ----
   bool all_finite = true;
   train::Table table({"model", "total params", "activated params", "activated/total", "held-out loss", "perplexity",
-                      "train time (s)"});
+                      "train GFLOPs", "train time (s)"});
   for (const Arm& arm : arms) {
-    std::vector<double> perplexities, seconds;
+    std::vector<double> perplexities, seconds, gflops;
     for (const auto& run : arm.runs) {
       perplexities.push_back(std::exp(run.final_eval_loss));
       seconds.push_back(run.seconds);
+      gflops.push_back(run.flops / 1e9);
       all_finite = all_finite && run.finite;
     }
     const moe::ParameterCounts& counts = arm.runs.front().parameters;
     table.add_row({arm.name, thousands(counts.total), thousands(counts.activated),
                    fmt::format("{:.0f}%", 100.0 * static_cast<double>(counts.activated) / static_cast<double>(counts.total)),
                    examples::mean_and_spread(arm.final_losses()), examples::mean_and_spread(perplexities, 2),
-                   examples::mean_and_spread(seconds, 1)});
+                   examples::mean_and_spread(gflops, 1), examples::mean_and_spread(seconds, 1)});
   }
   fmt::print("\n(GLaM 64E, for scale: 1.2T total, 96.6B activated, 8%.)\n");
   table.print(std::cout);
 
-  std::vector<train::Series> curves;
-  for (const Arm& arm : arms) curves.push_back(arm.curve());
-  train::line_plot(run_dir.plot_path("held_out_loss"),
-                   fmt::format("GLaM layout vs dense (mean of {} seed{})", settings.seeds, settings.seeds > 1 ? "s" : ""),
-                   "step", "held-out cross-entropy (nats/char)", curves);
+  fmt::print("{} seeds per row (mean ± sd); FLOPs: training forward + backward, capacity padding included\n\n"
+             "Comparisons (paired over seeds, 95% interval):\n", settings.seeds);
+  std::vector<examples::LossArm> loss_arms;
+  for (const Arm& arm : arms) loss_arms.push_back({arm.name, arm.runs});
+  examples::plot_loss_three_ways(run_dir, "held_out_loss", "GLaM layout vs dense", loss_arms);
 
-  // ---- verdict: the MoE must be lower on the mean and on every paired seed ----
+  // ---- comparisons: GLaM's claim is at equal activated size, i.e. equal FLOPs per token ----
   const Arm& moe_arm = arms[0];
   const Arm& dense_arm = arms[1];
-  bool every_seed = true;
-  for (std::size_t s = 0; s < moe_arm.runs.size(); ++s) {
-    every_seed = every_seed && moe_arm.runs[s].final_eval_loss < dense_arm.runs[s].final_eval_loss;
+  const std::string metric = "held-out loss (nats/char)";
+  examples::Comparisons comparisons;
+  comparisons.add(train::compare("the MoE has a lower held-out loss than the dense model of equal activated size, at "
+                                 "equal steps", "MoE", "dense, same activated", metric, moe_arm.final_losses(),
+                                 dense_arm.final_losses(), train::Better::Lower));
+  std::vector<double> moe_at, dense_at;
+  examples::losses_at_equal_budget(moe_arm.runs, dense_arm.runs, examples::LossAxis::Flops, moe_at, dense_at);
+  comparisons.add(train::compare("the MoE has a lower held-out loss than the dense model of equal activated size, at "
+                                 "equal training FLOPs (padding counted)", "MoE", "dense, same activated",
+                                 metric + " at the smaller run's FLOPs", moe_at, dense_at, train::Better::Lower));
+  examples::losses_at_equal_budget(moe_arm.runs, dense_arm.runs, examples::LossAxis::Seconds, moe_at, dense_at);
+  comparisons.add(train::compare("the MoE has a lower held-out loss than the dense model of equal activated size, at "
+                                 "equal training wall time", "MoE", "dense, same activated",
+                                 metric + " at the shorter run's training time", moe_at, dense_at, train::Better::Lower));
+  if (arms.size() > 2) {
+    comparisons.add(train::compare("the dense model of the MoE's total size has a lower held-out loss than the MoE at "
+                                   "equal steps (what the parameters buy when every token uses them)",
+                                   "dense, total size", "MoE", metric, arms[2].final_losses(), moe_arm.final_losses(),
+                                   train::Better::Lower));
   }
-  bool effect_shown = all_finite && every_seed && moe_arm.mean_loss() < dense_arm.mean_loss();
-  // a win smaller than the seed-to-seed spread is reported as such
-  double gap = dense_arm.mean_loss() - moe_arm.mean_loss();
-  double spread = 0.0;
-  for (const Arm* arm : {&moe_arm, &dense_arm}) {
-    for (double loss : arm->final_losses()) spread = std::max(spread, std::abs(loss - arm->mean_loss()));
-  }
+  bool effect_shown = all_finite && comparisons.list()[1].shown;
   const moe::ParameterCounts& moe_counts = moe_arm.runs.front().parameters;
   double activated_share = static_cast<double>(moe_counts.activated) / static_cast<double>(moe_counts.total);
   std::string verdict = fmt::format(
-      "The MoE ({} total, {} activated = {:.0f}%) reached held-out loss {:.3f} against {:.3f} for the dense model "
-      "of {} parameters (same width and depth) over {} seed{}: the MoE {} the dense model of equal activated size{}.",
-      thousands(moe_counts.total), thousands(moe_counts.activated), 100.0 * activated_share, moe_arm.mean_loss(),
-      dense_arm.mean_loss(), thousands(dense_arm.runs.front().parameters.total), settings.seeds,
-      settings.seeds > 1 ? "s" : "", effect_shown ? "beat" : "did NOT beat",
-      effect_shown && gap < spread ? ", on every seed but by less than the seed-to-seed spread" : "");
+      "The MoE ({} total, {} activated = {:.0f}%) reached held-out loss {} against {} for the dense model of {} "
+      "parameters (same width and depth) over {} seeds. Against the dense model of equal activated size: at equal "
+      "steps {}; at equal training FLOPs {}; at equal wall time {}. Default-size numbers with these comparisons are "
+      "still to be measured.",
+      thousands(moe_counts.total), thousands(moe_counts.activated), 100.0 * activated_share,
+      examples::mean_and_spread(moe_arm.final_losses()), examples::mean_and_spread(dense_arm.final_losses()),
+      thousands(dense_arm.runs.front().parameters.total), settings.seeds,
+      examples::Comparisons::verdict(comparisons.list()[0]), examples::Comparisons::verdict(comparisons.list()[1]),
+      examples::Comparisons::verdict(comparisons.list()[2]));
   train::print_profile(flags);
   fmt::print("\ntour: glam | {} total vs {} activated ({:.0f}%), loss MoE {:.3f} vs dense {:.3f} | {}\n",
              thousands(moe_counts.total), thousands(moe_counts.activated), 100.0 * activated_share,
@@ -228,6 +238,7 @@ int main(int argc, char** argv) {
                          {"seeds", settings.seeds},
                          {"moe_parameters", {{"total", moe_counts.total}, {"activated", moe_counts.activated}}},
                          {"table", table.to_json()},
+                         {"comparisons", comparisons.to_json()},
                          {"verdict", verdict},
                          {"effect_shown", effect_shown}});
   fmt::print("\n{}\nOutputs in {}\n", verdict, run_dir.path().string());

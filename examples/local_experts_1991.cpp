@@ -6,9 +6,14 @@
 //   cooperative  ‖d − Σ p_i o_i‖²             the blend is judged: experts co-adapt, many per case
 //   competitive  Σ p_i ‖d − o_i‖²             each expert judged alone: one expert per region
 //   log form     −log Σ p_i exp(−½‖d − o_i‖²)  the paper's loss: one expert per region
-// and we measure the test error, how many experts each case uses, and which expert owns which quadrant.
-//   build/examples/local_experts_1991           under a minute on 2 cores: 5 seeds per loss
-//   build/examples/local_experts_1991 --quick   seconds: one seed, fewer steps (CI)
+// and we measure the test error, how many experts each case uses, which expert owns which quadrant,
+// and co-adaptation: the error of each case's main expert (largest gate) ALONE against the target.
+// Under the cooperative loss the experts compensate for each other, so the blend fits while its main
+// expert alone does not (§1 of the paper); under the competitive losses the main expert alone is the
+// answer. Each claim is a paired difference over seeds (the same initialisation for every loss) with
+// its 95% interval, in summary.json "comparisons".
+//   build/examples/local_experts_1991           about a minute on 2 cores: 5 seeds per loss
+//   build/examples/local_experts_1991 --quick   seconds: 3 seeds, fewer steps (CI)
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
@@ -22,6 +27,7 @@
 
 #include "moe/local_experts.h"
 #include "moegrad.h"
+#include "train/stats.h"
 #include "nn/optim.h"
 #include "train/metrics_log.h"
 #include "train/plot.h"
@@ -81,6 +87,21 @@ std::vector<double> effective_experts(const Tensor& gate_probabilities) {
   return exp(neg(sum(mul(p, log(clamp(p, 1e-30, std::nullopt))), {1}))).to_vector<double>();
 }
 
+// The mean squared error of each case's main expert alone, ‖d − o_m‖² with m = argmax_i p_i: how well
+// the expert the gate trusts most fits the case without the others' help (F = 1 output here).
+double main_expert_mse(const moe::LocalExpertsOutput& out, const Tensor& targets) {
+  std::vector<std::int64_t> main = argmax(out.gate_probabilities.detach(), 1).to_vector<std::int64_t>();
+  std::vector<float> o = out.expert_outputs.detach().contiguous().to_vector<float>();
+  std::vector<float> d = targets.contiguous().to_vector<float>();
+  std::int64_t experts = out.gate_probabilities.size(1);
+  double total = 0.0;
+  for (std::size_t n = 0; n < main.size(); ++n) {
+    double error = d[n] - o[n * static_cast<std::size_t>(experts) + static_cast<std::size_t>(main[n])];
+    total += error * error;
+  }
+  return total / static_cast<double>(main.size());
+}
+
 double average(const std::vector<double>& values) {
   return std::accumulate(values.begin(), values.end(), 0.0) / static_cast<double>(std::max<std::size_t>(values.size(), 1));
 }
@@ -95,6 +116,7 @@ double spread(const std::vector<double>& values) {  // sample standard deviation
 // What a trained mixture does on the test set.
 struct Evaluation {
   double mse = 0.0;                 // of the mixture Σ p_i o_i
+  double main_expert_mse = 0.0;     // of each case's main expert (largest p_i) alone: o_main against d
   double experts_per_case = 0.0;    // mean exp(entropy of p)
   double owner_share = 0.0;         // per quadrant, the mean gate of the expert that takes most of it; averaged
   int distinct_owners = 0;          // how many different experts own the four quadrants (4: one each)
@@ -106,6 +128,7 @@ Evaluation evaluate(moe::LocalExperts& model, const PiecewiseData& data) {
   moe::LocalExpertsOutput out = model.forward(data.inputs);
   Evaluation result;
   result.mse = mean(square(sub(out.mixture, data.targets))).item();
+  result.main_expert_mse = main_expert_mse(out, data.targets);
   result.experts_per_case = average(effective_experts(out.gate_probabilities));
 
   // Ownership: the mean gate of each expert over each quadrant's cases (R,E); the owner has the largest.
@@ -141,6 +164,7 @@ struct LossChoice {
 // One training run's record: the loss and experts per case every `record_every` steps, then the test result.
 struct Run {
   std::vector<double> steps, losses, experts_per_case;
+  std::vector<double> mixture_mse, main_mse;  // training MSE of the blend and of the main expert alone
   Evaluation test;
 };
 
@@ -285,14 +309,14 @@ int main(int argc, char** argv) {
   // creases exactly), so the gap narrows with far longer runs: at 5000 steps (3 seeds) we measured 1.64
   // experts per case against 1.19 (competitive) and 1.16 (log form).
   app.add_option("--steps", steps, "full-batch Adam steps per run")->check(CLI::PositiveNumber);
-  app.add_option("--seeds", seeds, "initialisations per loss (mean ± sd over them)")->check(CLI::PositiveNumber);
+  app.add_option("--seeds", seeds, "initialisations per loss (paired comparisons need >= 3)")->check(CLI::Range(2, 1000));
   app.add_option("--lr", learning_rate, "Adam learning rate")->check(CLI::PositiveNumber);
   app.add_option("--noise", noise, "standard deviation of the noise on the targets")->check(CLI::NonNegativeNumber);
   CLI11_PARSE(app, argc, argv);
   train::use_threads(flags.threads);
   if (flags.quick) {
     steps = 1000;
-    seeds = 1;
+    seeds = 3;
     train_cases = 500;
   }
   train::RunDir run = train::RunDir::create(flags.out, "local_experts_1991");
@@ -336,8 +360,11 @@ int main(int argc, char** argv) {
                         record.steps.push_back(static_cast<double>(step));
                         record.losses.push_back(loss);
                         record.experts_per_case.push_back(used);
+                        record.mixture_mse.push_back(mean(square(sub(out.mixture.detach(), train_set.targets))).item());
+                        record.main_mse.push_back(main_expert_mse(out, train_set.targets));
                         log.write({{"loss", losses[l].name}, {"seed", seed}, {"step", step}, {"train_loss", loss},
-                                   {"experts_per_case", used}});
+                                   {"experts_per_case", used}, {"train_mse", record.mixture_mse.back()},
+                                   {"main_expert_train_mse", record.main_mse.back()}});
                       }
                       // The log form's gradient on the gate is −(h − p): show p and h early, while they differ.
                       if (l == kLogForm && seed == 0 && step == early_step) early_posterior = posterior_report(*model);
@@ -345,6 +372,7 @@ int main(int argc, char** argv) {
                     });
       record.test = evaluate(*model, test_set);
       log.write({{"loss", losses[l].name}, {"seed", seed}, {"test_mse", record.test.mse},
+                 {"main_expert_test_mse", record.test.main_expert_mse},
                  {"test_experts_per_case", record.test.experts_per_case}, {"owner_share", record.test.owner_share},
                  {"distinct_owners", record.test.distinct_owners}});
       if (l == kLogForm && seed == 0) final_posterior = posterior_report(*model);
@@ -371,14 +399,15 @@ int main(int argc, char** argv) {
              final_posterior);
 
   // ---- table ----
-  train::Table table({"loss", "test MSE", "experts per case", "owner's gate share", "distinct owners",
-                      "owners of quadrants I-IV"});
+  train::Table table({"loss", "test MSE", "main expert alone", "experts per case", "owner's gate share",
+                      "distinct owners", "owners of quadrants I-IV"});
   std::vector<double> mean_used(losses.size()), mean_share(losses.size()), mean_mse(losses.size());
   bool all_finite = std::isfinite(baseline_mse);
   for (std::size_t l = 0; l < losses.size(); ++l) {
-    std::vector<double> mse, used, share, owners;
+    std::vector<double> mse, main_mse, used, share, owners;
     for (const Run& r : runs[l]) {
       mse.push_back(r.test.mse);
+      main_mse.push_back(r.test.main_expert_mse);
       used.push_back(r.test.experts_per_case);
       share.push_back(r.test.owner_share);
       owners.push_back(r.test.distinct_owners);
@@ -389,54 +418,113 @@ int main(int argc, char** argv) {
     mean_share[l] = average(share);
     const auto& owner = runs[l][0].test.owner;
     table.add_row({losses[l].name, fmt::format("{:.4f} ± {:.4f}", average(mse), spread(mse)),
+                   fmt::format("{:.4f} ± {:.4f}", average(main_mse), spread(main_mse)),
                    fmt::format("{:.2f} ± {:.2f}", average(used), spread(used)),
                    fmt::format("{:.2f} ± {:.2f}", average(share), spread(share)), fmt::format("{:.1f}", average(owners)),
                    fmt::format("{} {} {} {} (seed 0)", owner[0], owner[1], owner[2], owner[3])});
   }
-  table.add_row({"one linear model", fmt::format("{:.4f}", baseline_mse), "1", "-", "-", "-"});
+  table.add_row({"one linear model", fmt::format("{:.4f}", baseline_mse), fmt::format("{:.4f}", baseline_mse), "1",
+                 "-", "-", "-"});
   fmt::print("Test set, mean ± sd over {} (experts per case: exp(entropy of the gate), 1 to {}; owner's gate "
-             "share:\nthe mean gate of each quadrant's main expert over that quadrant, 1 = owned outright):\n",
+             "share:\nthe mean gate of each quadrant's main expert over that quadrant, 1 = owned outright; main expert alone:\n"
+             "the test MSE of each case's largest-gate expert by itself, without the blend):\n",
              seeds == 1 ? std::string("1 seed") : fmt::format("{} seeds", seeds), experts);
   table.print(std::cout);
 
-  // ---- plots ----
-  std::vector<train::Series> loss_series, used_series;
-  for (std::size_t l = 0; l < losses.size(); ++l) {
-    std::vector<double> loss_mean(runs[l][0].steps.size()), used_mean(runs[l][0].steps.size());
-    for (std::size_t k = 0; k < loss_mean.size(); ++k) {
-      for (const Run& r : runs[l]) {
-        loss_mean[k] += r.losses[k] / static_cast<double>(seeds);
-        used_mean[k] += r.experts_per_case[k] / static_cast<double>(seeds);
-      }
+  // ---- plots: mean ± sd over seeds; the charts meant to be compared share one y range ----
+  auto band_of = [&](const std::string& title, const std::vector<Run>& seeds_runs,
+                     const std::function<double(const Run&, std::size_t)>& value) {
+    train::Series series{title, seeds_runs[0].steps, {}};
+    for (std::size_t k = 0; k < series.x.size(); ++k) {
+      std::vector<double> column;
+      for (const Run& r : seeds_runs) column.push_back(value(r, k));
+      double m = average(column), sd = spread(column);
+      series.y.push_back(m);
+      // a log axis cannot show a band reaching 0 or below: clip its lower edge at a tenth of the mean
+      series.low.push_back(std::max(m - sd, 0.1 * m));
+      series.high.push_back(m + sd);
     }
-    loss_series.push_back({losses[l].name, runs[l][0].steps, loss_mean});
-    used_series.push_back({losses[l].name, runs[l][0].steps, used_mean});
+    return series;
+  };
+  std::vector<train::Series> loss_series, used_series, mse_series, main_series;
+  for (std::size_t l = 0; l < losses.size(); ++l) {
+    // each loss relative to its own value at step 1: the three losses measure different things (a
+    // squared error, an expected squared error, a negative log-likelihood), so only their relative
+    // fall compares
+    loss_series.push_back(band_of(losses[l].name, runs[l], [](const Run& r, std::size_t k) {
+      return r.losses[k] / r.losses[0];
+    }));
+    used_series.push_back(band_of(losses[l].name, runs[l], [](const Run& r, std::size_t k) { return r.experts_per_case[k]; }));
+    mse_series.push_back(band_of(losses[l].name, runs[l], [](const Run& r, std::size_t k) { return r.mixture_mse[k]; }));
+    main_series.push_back(band_of(losses[l].name, runs[l], [](const Run& r, std::size_t k) { return r.main_mse[k]; }));
   }
-  train::line_plot(run.plot_path("loss"), "training loss, each mixture its own (mean over seeds)", "step", "loss",
-                   loss_series, {.log_y = true});
+  train::line_plot(run.plot_path("loss"),
+                   fmt::format("each mixture's own training loss / its value at step 1 (mean ± sd of {} seeds)", seeds),
+                   "step", "loss relative to step 1", loss_series, {.log_y = true});
   train::line_plot(run.plot_path("experts_per_case"), "experts in use per training case, exp(entropy of p)", "step",
                    "experts per case", used_series);
+  // the same quantity for all three: the squared error, of the blend and of the main expert alone
+  double mse_low = 1e300, mse_high = 0.0;
+  for (const auto* group : {&mse_series, &main_series}) {
+    for (const train::Series& one : *group) {
+      for (std::size_t k = 0; k < one.y.size(); ++k) {
+        mse_low = std::min(mse_low, one.low[k]);
+        mse_high = std::max(mse_high, one.high[k]);
+      }
+    }
+  }
+  train::PlotOptions mse_scale{.log_y = true, .y_min = 0.8 * mse_low, .y_max = 1.25 * mse_high};
+  train::line_plot(run.plot_path("mse_mixture"), "training MSE of the blend Σ p_i o_i", "step", "MSE", mse_series,
+                   mse_scale);
+  train::line_plot(run.plot_path("mse_main_expert"), "training MSE of each case's main expert ALONE (co-adaptation)",
+                   "step", "MSE", main_series, mse_scale);
   draw_ownership_map(run, pictured, losses, flags.quick ? 61 : 121);
 
-  // ---- verdict: the competitive losses localise (about one expert per case, each quadrant owned),
-  // the cooperative one spreads cases over several experts ----
-  bool competitive_local = mean_used[kCompetitive] < 1.5 && mean_share[kCompetitive] > 0.8;
-  bool log_local = mean_used[kLogForm] < 1.5 && mean_share[kLogForm] > 0.8;
-  bool cooperative_spread = mean_used[kCooperative] > std::max(mean_used[kCompetitive], mean_used[kLogForm]) + 0.3;
-  bool effect_shown = all_finite && competitive_local && log_local && cooperative_spread;
-  std::string numbers = fmt::format(
-      "experts per case: cooperative {:.2f}, competitive {:.2f}, log-sum-exp {:.2f}; owner's gate share {:.2f} / "
-      "{:.2f} / {:.2f}; test MSE {:.4f} / {:.4f} / {:.4f} (one linear model {:.3f})",
-      mean_used[0], mean_used[1], mean_used[2], mean_share[0], mean_share[1], mean_share[2], mean_mse[0], mean_mse[1],
-      mean_mse[2], baseline_mse);
-  std::string verdict =
-      numbers + (effect_shown ? ". The competitive and log-sum-exp losses gave local experts (about one per case, each "
-                                "quadrant owned by one), while the cooperative loss spread cases over several experts: "
-                                "the paper's effect showed."
-                              : fmt::format(". The paper's effect did NOT show clearly in this run (competitive losses "
-                                            "localised: {}, cooperative spread: {}).",
-                                            competitive_local && log_local ? "yes" : "no",
-                                            cooperative_spread ? "yes" : "no"));
+  // ---- comparisons, paired by seed (seed s starts every loss from the same weights) ----
+  auto column = [&](std::size_t l, const std::function<double(const Run&)>& value) {
+    std::vector<double> values;
+    for (const Run& r : runs[l]) values.push_back(value(r));
+    return values;
+  };
+  auto used = [](const Run& r) { return r.test.experts_per_case; };
+  auto share = [](const Run& r) { return r.test.owner_share; };
+  auto main_alone = [](const Run& r) { return r.test.main_expert_mse; };
+  auto blend = [](const Run& r) { return r.test.mse; };
+  std::vector<train::Comparison> comparisons = {
+      train::compare("the cooperative loss spreads cases over more experts than the competitive loss", "cooperative",
+                     "competitive", "test experts per case", column(kCooperative, used), column(kCompetitive, used)),
+      train::compare("the cooperative loss spreads cases over more experts than the log form", "cooperative",
+                     "log-sum-exp", "test experts per case", column(kCooperative, used), column(kLogForm, used)),
+      train::compare("the log form gives each quadrant a more clearly owning expert than the cooperative loss",
+                     "log-sum-exp", "cooperative", "owner's gate share", column(kLogForm, share),
+                     column(kCooperative, share)),
+      train::compare("cooperative experts co-adapt: the main expert alone fits worse than the log form's",
+                     "cooperative", "log-sum-exp", "test MSE of the main expert alone", column(kCooperative, main_alone),
+                     column(kLogForm, main_alone)),
+      train::compare("cooperative experts co-adapt: the main expert alone fits worse than their blend",
+                     "cooperative, main expert alone", "cooperative, blend", "test MSE",
+                     column(kCooperative, main_alone), column(kCooperative, blend)),
+  };
+  fmt::print("\nComparisons (paired over seeds, 95% interval):\n");
+  nlohmann::json comparison_json = nlohmann::json::array();
+  for (const train::Comparison& c : comparisons) {
+    bool reverse = !c.shown && (c.ci95_low > 0.0 || c.ci95_high < 0.0);
+    fmt::print("  {}: {} − {} = {:+.4f} [{:+.4f}, {:+.4f}] over {} seeds ({}) -> {}\n", c.claim, c.a, c.b, c.difference,
+               c.ci95_low, c.ci95_high, c.seeds, c.metric,
+               c.shown ? "shown" : reverse ? "not shown at this scale (the interval lies on the other side)"
+                                           : "not shown at this scale");
+    comparison_json.push_back(nlohmann::json::parse(train::to_json(c).dump()));
+  }
+  // The paper's effect: the competitive losses localise and the cooperative one spreads and co-adapts.
+  bool effect_shown = all_finite && comparisons[0].shown && comparisons[1].shown && comparisons[3].shown;
+  auto verdict_of = [](const train::Comparison& c) { return c.shown ? "shown" : "not shown at this scale"; };
+  std::string verdict = fmt::format(
+      "experts per case: cooperative {:.2f}, competitive {:.2f}, log-sum-exp {:.2f} (cooperative spreads more: {} / "
+      "{}); owner's gate share {:.2f} / {:.2f} / {:.2f}; test MSE {:.4f} / {:.4f} / {:.4f} (one linear model {:.3f}); "
+      "co-adaptation, the cooperative main expert alone fits worse than the log form's: {}, than its own blend: {}.",
+      mean_used[0], mean_used[1], mean_used[2], verdict_of(comparisons[0]), verdict_of(comparisons[1]), mean_share[0],
+      mean_share[1], mean_share[2], mean_mse[0], mean_mse[1], mean_mse[2], baseline_mse, verdict_of(comparisons[3]),
+      verdict_of(comparisons[4]));
   train::print_profile(flags);
   fmt::print("tour: local_experts_1991 | experts/case coop {:.2f}, comp {:.2f}, log {:.2f}; owner share {:.2f} / "
              "{:.2f} / {:.2f}; test MSE {:.3f} / {:.3f} / {:.3f} | {}\n",
@@ -448,6 +536,7 @@ int main(int argc, char** argv) {
                      {"seeds", seeds},
                      {"single_linear_model_test_mse", baseline_mse},
                      {"table", table.to_json()},
+                     {"comparisons", comparison_json},
                      {"verdict", verdict},
                      {"effect_shown", effect_shown}});
   fmt::print("\n{}\nOutputs in {}\n", verdict, run.path().string());

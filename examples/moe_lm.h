@@ -23,6 +23,7 @@
 
 #include "data/corpus.h"
 #include "data/tokenizer.h"
+#include "moe/flops.h"
 #include "moe/layouts.h"
 #include "moegrad.h"
 #include "nn/clip.h"
@@ -100,7 +101,9 @@ struct LmExperiment {
   // moe::routings), the step number and its training loss, e.g. to record router statistics.
   std::function<void(nn::GptModel& model, const nn::Taps& record, std::int64_t step, double loss)> after_step;
   // When set, train_lm writes one metrics.jsonl line per step and per held-out evaluation, tagged
-  // with `name`: {"run","step","split":"train"|"eval","loss"}.
+  // with `name`: {"run","step","split":"train"|"eval","loss","flops","seconds"}, where flops and
+  // seconds are the training compute and wall time spent up to that step (moe/flops.h; the time
+  // leaves out the held-out evaluations).
   train::MetricsLog* metrics = nullptr;
 };
 
@@ -122,12 +125,17 @@ inline LoadRecord load_of(const moe::RoutingInfo& routing) {
 struct LmResult {
   std::vector<double> steps, train_loss;     // every step
   std::vector<double> eval_steps, eval_loss;  // held-out cross-entropy, nats per character
+  // Training FLOPs (forward + backward, capacity padding included, moe/flops.h) and training wall
+  // time in seconds, cumulative up to each evaluation.
+  std::vector<double> eval_flops, eval_seconds;
+  double flops = 0.0;           // all training steps
+  double flops_unpadded = 0.0;  // the same with only the tokens the experts processed
   double final_eval_loss = 0.0;
   moe::ParameterCounts parameters;
   // Per MoE layer, one record per training step (tokens per expert, drops).
   std::vector<std::vector<LoadRecord>> load;
   double dropped_fraction = 0.0;  // real tokens that no expert processed, over all steps and MoE layers
-  double seconds = 0.0;           // wall-clock time of the training loop
+  double seconds = 0.0;           // wall-clock time of the training steps (evaluations left out)
   bool finite = true;             // false if a loss became NaN or infinite (training stopped there)
 };
 
@@ -176,10 +184,17 @@ inline LmResult train_lm(nn::GptModel& model, const LmExperiment& run, const Cha
   train::ProgressBar bar(run.steps, fmt::format("{:<12}", run.name), progress_options);
   std::int64_t eval_every = std::max<std::int64_t>(1, run.steps / std::max<std::int64_t>(1, run.evaluations));
   auto started = std::chrono::steady_clock::now();
+  double evaluating = 0.0;  // seconds spent in held-out evaluations, left out of the training time
+  auto training_seconds = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() - evaluating;
+  };
   for (std::int64_t step = 1; step <= run.steps; ++step) {
     auto [x, y] = random_windows(corpus.ids, 0, corpus.split, run.batch, run.model.max_positions, generator);
     nn::Taps record = nn::Taps::reports_only();  // this step's routing, layer by layer
     Tensor loss = cross_entropy(model.forward(x, &record), y);
+    moe::ForwardFlops forward_flops = moe::gpt_forward_flops(model, run.batch, run.model.max_positions, record);
+    result.flops += moe::training_step_flops(forward_flops);
+    result.flops_unpadded += 3.0 * (forward_flops.total() - forward_flops.experts + forward_flops.experts_unpadded);
     double loss_value = loss.item();
     if (!std::isfinite(loss_value)) {
       result.finite = false;
@@ -200,17 +215,26 @@ inline LmResult train_lm(nn::GptModel& model, const LmExperiment& run, const Cha
     if (run.after_step) run.after_step(model, record, step, loss_value);
     bar.add_items(run.batch * run.model.max_positions);
     bar.update(step, {{"loss", loss_value}});
-    if (run.metrics) run.metrics->write({{"run", run.name}, {"step", step}, {"split", "train"}, {"loss", loss_value}});
+    double seconds = training_seconds();
+    if (run.metrics) {
+      run.metrics->write({{"run", run.name}, {"step", step}, {"split", "train"}, {"loss", loss_value},
+                          {"flops", result.flops}, {"seconds", seconds}});
+    }
     if (step % eval_every == 0 || step == run.steps) {
+      auto evaluation_started = std::chrono::steady_clock::now();
       result.eval_steps.push_back(static_cast<double>(step));
       result.eval_loss.push_back(held_out_loss(model, corpus, run.batch));
+      result.eval_flops.push_back(result.flops);
+      result.eval_seconds.push_back(seconds);
       if (run.metrics) {
-        run.metrics->write({{"run", run.name}, {"step", step}, {"split", "eval"}, {"loss", result.eval_loss.back()}});
+        run.metrics->write({{"run", run.name}, {"step", step}, {"split", "eval"}, {"loss", result.eval_loss.back()},
+                            {"flops", result.flops}, {"seconds", seconds}});
       }
+      evaluating += std::chrono::duration<double>(std::chrono::steady_clock::now() - evaluation_started).count();
     }
   }
   bar.finish();
-  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  result.seconds = training_seconds();
   result.final_eval_loss = result.eval_loss.empty() ? NAN : result.eval_loss.back();
 
   std::int64_t dropped = 0, routed = 0;

@@ -7,7 +7,11 @@
 //  (b) fine-tuning (§4.3-4.5): pre-train on the KJV, then fine-tune on a different text (the fortune
 //      files) with every weight trained, with the MoE frozen, with everything but the MoE frozen, and
 //      with expert dropout 0.4. ST-MoE: freezing the MoE ≈ training everything; freezing the rest is worse.
-//   build/examples/st_moe              default run: a few minutes on 2 cores
+// Every claim is a paired difference over seeds (each seed its own pre-training in (b)) with its 95%
+// interval, in summary.json "comparisons"; "shown" only when the interval excludes 0.
+// Not here yet: a bfloat16 router, where ST-MoE's instability (round-off in the router's
+// exponentials) would appear; everything runs in float32.
+//   build/examples/st_moe              default run (not yet timed with the new comparisons)
 //   build/examples/st_moe --quick      seconds: a smoke test (CI)
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -15,6 +19,7 @@
 #include <iostream>
 
 #include "examples/moe_lm.h"
+#include "examples/moe_lm_report.h"
 #include "moe/finetune.h"
 #include "moe/gshard_router.h"
 #include "train/metrics_log.h"
@@ -68,7 +73,8 @@ int main(int argc, char** argv) {
   CLI::App app{"ST-MoE: the router z-loss and fine-tuning recipes on a char-level MoE GPT"};
   train::ExampleFlags flags;
   std::int64_t dim = 32, layers = 2, moe_every = 2, experts = 4, expert_hidden = 128, batch = 16;
-  std::int64_t stability_seeds = 2, stability_steps = 400, pretrain_steps = 1000, finetune_steps = 200;
+  std::int64_t stability_seeds = 3, stability_steps = 400, pretrain_steps = 1000, finetune_steps = 200;
+  std::int64_t finetune_seeds = 3;
   double z_loss_weight = 1e-3, router_init_scale = 100.0, stability_lr = 1e-2, finetune_lr = 2e-3;
   double spike_threshold = 0.3, expert_dropout = 0.4;
   std::string fortune_category = "literature";
@@ -81,7 +87,10 @@ int main(int argc, char** argv) {
   app.add_option("--expert-hidden", expert_hidden, "hidden width of each expert")->check(CLI::PositiveNumber);
   app.add_option("--batch-size", batch, "windows of 64 characters per step")->check(CLI::PositiveNumber);
   app.add_option("--stability-steps", stability_steps, "(a) training steps per run")->check(CLI::PositiveNumber);
-  app.add_option("--stability-seeds", stability_seeds, "(a) seeds per c_z")->check(CLI::PositiveNumber);
+  app.add_option("--stability-seeds", stability_seeds, "(a) seeds per c_z (paired comparisons need >= 3)")
+      ->check(CLI::Range(2, 1000));
+  app.add_option("--finetune-seeds", finetune_seeds, "(b) seeds, each with its own pre-training")
+      ->check(CLI::Range(2, 1000));
   app.add_option("--z-loss", z_loss_weight, "(a) c_z of the z-loss run (ST-MoE: 1e-3)");
   app.add_option("--router-init-scale", router_init_scale,
                  "(a) router weights ~ N(0, scale/D): logits of std ~√scale (Switch's 0.1 gives ~0.3)");
@@ -96,7 +105,7 @@ int main(int argc, char** argv) {
   train::use_threads(flags.threads);
   if (flags.quick) {
     dim = 32, layers = 2, expert_hidden = 64, batch = 8;
-    stability_seeds = 1, stability_steps = 40, pretrain_steps = 40, finetune_steps = 20;
+    stability_steps = 40, pretrain_steps = 40, finetune_steps = 20;
   }
   train::RunDir run = train::RunDir::create(flags.out, "st_moe");
   train::MetricsLog metrics(run.metrics_path());  // every run's loss curve, one line per step
@@ -155,6 +164,7 @@ int main(int argc, char** argv) {
   train::Table stability_table({"c_z", "seed", "log-z start", "log-z end", "spikes", "max loss after warm-up",
                                 "held-out loss", "finite"});
   std::vector<train::Series> loss_curves, log_z_curves;
+  std::vector<double> log_z_per_seed[2], spikes_per_seed[2], held_out_per_seed[2];  // [without, with][seed]
   // Per c_z (index 0: without, 1: with), summed or averaged over seeds for the verdict.
   std::int64_t spikes[2] = {0, 0};
   double log_z_end[2] = {0.0, 0.0}, held_out[2] = {0.0, 0.0};
@@ -170,6 +180,9 @@ int main(int argc, char** argv) {
     log_z_end[with_z] += examples::mean_of_last(trial.mean_log_z, 10) / seeds;
     held_out[with_z] += result.final_eval_loss / seeds;
     all_finite[with_z] = all_finite[with_z] && result.finite;
+    log_z_per_seed[with_z].push_back(examples::mean_of_last(trial.mean_log_z, 10));
+    spikes_per_seed[with_z].push_back(static_cast<double>(count.spikes));
+    held_out_per_seed[with_z].push_back(result.final_eval_loss);
     stability_table.add_row({fmt::format("{:g}", trial.z_loss_weight), std::to_string(trial.seed), fmt::format("{:.2f}", trial.mean_log_z.front()),
                              fmt::format("{:.2f}", examples::mean_of_last(trial.mean_log_z, 10)),
                              std::to_string(count.spikes), fmt::format("{:.3f}", count.max_loss_after_warmup),
@@ -179,35 +192,22 @@ int main(int argc, char** argv) {
     loss_curves.push_back({title, result.steps, result.train_loss});
     log_z_curves.push_back({title, result.steps, trial.mean_log_z});
   }
-  train::line_plot(run.plot_path("stability_loss"), "training loss with large router logits", "step",
+  // per-step curves of the first seed: a band over seeds would smooth away the spikes they show
+  train::line_plot(run.plot_path("stability_loss"), "training loss with large router logits (first seed)", "step",
                    "cross-entropy (nats/char)", loss_curves);
-  train::line_plot(run.plot_path("stability_log_z"), "router logit size: mean log Σ exp(logits)", "step",
+  train::line_plot(run.plot_path("stability_log_z"), "router logit size: mean log Σ exp(logits) (first seed)", "step",
                    "mean log-z", log_z_curves);
+  std::vector<examples::LossArm> stability_arms(2);
+  for (std::size_t i = 0; i < stability.size(); ++i) {
+    std::size_t with_z = i < stability.size() / 2 ? 0 : 1;
+    stability_arms[with_z].name = fmt::format("c_z = {:g}", stability[i].z_loss_weight);
+    stability_arms[with_z].runs.push_back(stability[i].result);
+  }
+  examples::plot_loss_three_ways(run, "stability_held_out", "held-out loss with large router logits", stability_arms);
 
   // ---- (b) fine-tuning: pre-train on the KJV, then four recipes on the fortunes ----
   fmt::print("\n(b) pre-train {} steps on the KJV, fine-tune {} steps on fortunes/{}\n", pretrain_steps, finetune_steps,
              fortune_category);
-  Generator router_init(flags.seed + 2000);
-  examples::LmExperiment pretraining;
-  pretraining.name = "pre-train";
-  pretraining.metrics = &metrics;  // the fine-tuning runs copy it
-  pretraining.model = model_config;
-  pretraining.moe_every = moe_every;
-  pretraining.moe = layer_config;
-  pretraining.make_router = [&](std::int64_t) {
-    moe::GShardRouterConfig router{dim, experts, 1e-2, 0.1};
-    return std::make_shared<moe::GShardRouter>(router, router_init);
-  };
-  pretraining.experts_per_token = 2.0;
-  pretraining.steps = pretrain_steps;
-  pretraining.batch = batch;
-  pretraining.evaluations = 1;
-  Generator generator(flags.seed);
-  std::shared_ptr<nn::GptModel> pretrained = examples::build_lm(pretraining, generator);
-  examples::train_lm(*pretrained, pretraining, kjv, generator);
-  nn::StateDict pretrained_weights = pretrained->state_dict();
-  double before_finetuning = examples::held_out_loss(*pretrained, finetune_text, batch);
-
   struct Recipe {
     std::string name;
     std::function<void(nn::GptModel&)> prepare;
@@ -219,60 +219,106 @@ int main(int argc, char** argv) {
       {fmt::format("expert dropout {:g}", expert_dropout),
        [&](nn::GptModel& model) { moe::set_expert_dropout(model, expert_dropout); }},
   };
-  train::Table finetune_table({"recipe", "trainable parameters", "held-out loss (fortunes)"});
-  std::vector<train::Series> finetune_curves;
-  std::vector<double> finetune_loss;
-  for (const Recipe& recipe : recipes) {
-    examples::LmExperiment finetuning = pretraining;
-    finetuning.name = recipe.name;
-    finetuning.steps = finetune_steps;
-    finetuning.lr = finetune_lr;
-    finetuning.evaluations = 5;
-    Generator recipe_generator(flags.seed + 1);  // every recipe sees the same batches
-    std::shared_ptr<nn::GptModel> model = examples::build_lm(finetuning, recipe_generator);
-    model->load_state_dict(pretrained_weights);
-    recipe.prepare(*model);
-    std::int64_t trainable = 0;
-    for (const Tensor& parameter : model->parameters()) trainable += parameter.requires_grad() ? parameter.numel() : 0;
-    examples::LmResult result = examples::train_lm(*model, finetuning, finetune_text, recipe_generator);
-    finetune_loss.push_back(result.final_eval_loss);
-    finetune_table.add_row({recipe.name, std::to_string(trainable), fmt::format("{:.3f}", result.final_eval_loss)});
-    finetune_curves.push_back({recipe.name, result.eval_steps, result.eval_loss});
+  std::vector<std::int64_t> trainable(recipes.size(), 0);
+  std::vector<std::vector<examples::LmResult>> finetuned(recipes.size());  // [recipe][seed]
+  std::vector<double> before_finetuning_per_seed;
+  for (std::int64_t s = 0; s < finetune_seeds; ++s) {
+    auto seed = flags.seed + static_cast<std::uint64_t>(s);
+    Generator router_init(seed + 2000);
+    examples::LmExperiment pretraining;
+    pretraining.name = fmt::format("pre-train s{}", seed);
+    pretraining.metrics = &metrics;  // the fine-tuning runs copy it
+    pretraining.model = model_config;
+    pretraining.moe_every = moe_every;
+    pretraining.moe = layer_config;
+    pretraining.make_router = [&](std::int64_t) {
+      moe::GShardRouterConfig router{dim, experts, 1e-2, 0.1};
+      return std::make_shared<moe::GShardRouter>(router, router_init);
+    };
+    pretraining.experts_per_token = 2.0;
+    pretraining.steps = pretrain_steps;
+    pretraining.batch = batch;
+    pretraining.evaluations = 1;
+    Generator generator(seed);
+    std::shared_ptr<nn::GptModel> pretrained = examples::build_lm(pretraining, generator);
+    examples::train_lm(*pretrained, pretraining, kjv, generator);
+    nn::StateDict pretrained_weights = pretrained->state_dict();
+    before_finetuning_per_seed.push_back(examples::held_out_loss(*pretrained, finetune_text, batch));
+
+    for (std::size_t r = 0; r < recipes.size(); ++r) {
+      examples::LmExperiment finetuning = pretraining;
+      finetuning.name = fmt::format("{} s{}", recipes[r].name, seed);
+      finetuning.steps = finetune_steps;
+      finetuning.lr = finetune_lr;
+      finetuning.evaluations = 5;
+      Generator recipe_generator(seed + 1);  // every recipe of this seed sees the same batches
+      std::shared_ptr<nn::GptModel> model = examples::build_lm(finetuning, recipe_generator);
+      model->load_state_dict(pretrained_weights);
+      recipes[r].prepare(*model);
+      trainable[r] = 0;
+      for (const Tensor& parameter : model->parameters()) trainable[r] += parameter.requires_grad() ? parameter.numel() : 0;
+      finetuned[r].push_back(examples::train_lm(*model, finetuning, finetune_text, recipe_generator));
+    }
   }
-  train::line_plot(run.plot_path("finetune"), "fine-tuning a KJV-pretrained MoE GPT on fortunes", "fine-tuning step",
-                   "held-out cross-entropy (nats/char)", finetune_curves);
+  double before_finetuning = examples::mean_of_last(before_finetuning_per_seed, before_finetuning_per_seed.size());
+  train::Table finetune_table({"recipe", "trainable parameters", "held-out loss (fortunes)"});
+  std::vector<double> finetune_loss;  // mean over seeds, per recipe
+  std::vector<examples::LossArm> finetune_arms;
+  for (std::size_t r = 0; r < recipes.size(); ++r) {
+    std::vector<double> losses = examples::final_losses(finetuned[r]);
+    finetune_loss.push_back(examples::mean_of_last(losses, losses.size()));
+    finetune_table.add_row({recipes[r].name, std::to_string(trainable[r]), examples::mean_and_spread(losses)});
+    finetune_arms.push_back({recipes[r].name, finetuned[r]});
+  }
+  examples::plot_loss_three_ways(run, "finetune", "fine-tuning a KJV-pretrained MoE GPT on fortunes", finetune_arms);
 
   // ---- results ----
   fmt::print("\n(a) stability, {} steps, lr {}, no clipping (spike: loss > running mean + {} nats)\n", stability_steps,
              stability_lr, spike_threshold);
   stability_table.print(std::cout);
-  fmt::print("\n(b) fine-tuning, {} steps at lr {} (held-out loss before fine-tuning: {:.3f})\n", finetune_steps,
-             finetune_lr, before_finetuning);
+  fmt::print("\n(b) fine-tuning, {} steps at lr {}, {} seeds each with its own pre-training (mean ± sd; held-out "
+             "loss before fine-tuning: {:.3f})\n",
+             finetune_steps, finetune_lr, finetune_seeds, before_finetuning);
   finetune_table.print(std::cout);
 
-  // The z-loss claim: smaller logits without a worse loss; stability (fewer spikes, no NaN) is
-  // reported separately because at this scale neither run may be unstable.
+  // ---- comparisons, paired by seed ----
+  fmt::print("\nComparisons (paired over seeds, 95% interval):\n");
+  examples::Comparisons comparisons;
+  const auto Lower = train::Better::Lower;
+  std::string with_name = fmt::format("c_z = {:g}", z_loss_weight);
+  comparisons.add(train::compare("the z-loss keeps the router logits smaller", with_name, "c_z = 0",
+                                 "mean log-z, last 10 steps", log_z_per_seed[1], log_z_per_seed[0], Lower), 2);
+  comparisons.add(train::compare("the z-loss gives fewer loss spikes", with_name, "c_z = 0",
+                                 fmt::format("loss spikes (> running mean + {} nats)", spike_threshold),
+                                 spikes_per_seed[1], spikes_per_seed[0], Lower), 1);
+  comparisons.add(train::compare("training without the z-loss gives a lower held-out loss (the z-loss's quality cost)",
+                                 "c_z = 0", with_name, "held-out loss (nats/char)", held_out_per_seed[0],
+                                 held_out_per_seed[1], Lower));
+  const std::string finetune_metric = "held-out loss on the fine-tuning text (nats/char)";
+  auto recipe_losses = [&](std::size_t r) { return examples::final_losses(finetuned[r]); };
+  comparisons.add(train::compare("training every weight beats freezing the MoE (ST-MoE: it does not, they match)",
+                                 recipes[0].name, recipes[1].name, finetune_metric, recipe_losses(0), recipe_losses(1),
+                                 Lower));
+  comparisons.add(train::compare("freezing the MoE beats freezing the rest", recipes[1].name, recipes[2].name,
+                                 finetune_metric, recipe_losses(1), recipe_losses(2), Lower));
+  comparisons.add(train::compare("training every weight beats freezing the rest", recipes[0].name, recipes[2].name,
+                                 finetune_metric, recipe_losses(0), recipe_losses(2), Lower));
+  comparisons.add(train::compare("expert dropout beats plain fine-tuning of every weight", recipes[3].name,
+                                 recipes[0].name, finetune_metric, recipe_losses(3), recipe_losses(0), Lower));
+  const auto& list = comparisons.list();
   double log_z_without = log_z_end[0], log_z_with = log_z_end[1];
-  bool logits_shrank = log_z_with < 0.8 * log_z_without;
-  bool quality_kept = held_out[1] <= held_out[0] + 0.05 || !all_finite[0];
-  bool fewer_spikes = spikes[1] < spikes[0] || (!all_finite[0] && all_finite[1]);
-  // The fine-tuning claim: freezing the MoE is within 0.03 nats of training everything; freezing the
-  // rest is worse than training everything by more than that, and worse than freezing the MoE.
-  bool freeze_moe_matches = finetune_loss[1] <= finetune_loss[0] + 0.03;
-  bool freeze_rest_worse = finetune_loss[2] > finetune_loss[0] + 0.03 && finetune_loss[2] > finetune_loss[1] + 0.01;
-  bool effect_shown = logits_shrank && quality_kept && freeze_moe_matches && freeze_rest_worse;
+  // ST-MoE's two findings here: the z-loss shrinks the logits, and freezing the rest (not the MoE) hurts
+  bool effect_shown = all_finite[1] && list[0].shown && list[4].shown;
   std::string verdict = fmt::format(
-      "(a) the z-loss {} the router logits (mean log-z {:.2f} -> {:.2f}) {} (held-out loss {:.3f} with it vs "
-      "{:.3f} without, mean over seeds); spikes {} vs {} ({}); (b) fine-tuning loss: all {:.3f}, MoE frozen {:.3f}, "
-      "non-MoE frozen {:.3f}, expert dropout {:.3f}: freezing the MoE {} training everything ({:+.3f} nats) and "
-      "freezing the rest {} ({:+.3f}).",
-      logits_shrank ? "shrank" : "did NOT shrink", log_z_without, log_z_with,
-      quality_kept ? "without hurting the loss" : "but hurt the loss", held_out[1], held_out[0], spikes[0], spikes[1],
-      fewer_spikes ? "the z-loss run was steadier"
-                   : "no instability the z-loss removed showed at this scale",
-      finetune_loss[0], finetune_loss[1], finetune_loss[2], finetune_loss[3],
-      freeze_moe_matches ? "matched" : "did NOT match", finetune_loss[1] - finetune_loss[0],
-      freeze_rest_worse ? "was worse, as ST-MoE found" : "was NOT worse", finetune_loss[2] - finetune_loss[0]);
+      "(a) the z-loss and the router logits (mean log-z {:.2f} without -> {:.2f} with): {}; spikes {} vs {}: {}; "
+      "held-out loss {:.3f} with it vs {:.3f} without (mean over seeds), a quality cost: {}; (b) fine-tuning loss: "
+      "all {:.3f}, MoE frozen {:.3f}, non-MoE frozen {:.3f}, expert dropout {:.3f}; training all beats freezing the "
+      "MoE: {}; freezing the MoE beats freezing the rest: {}; expert dropout helps: {}. Default-size numbers with "
+      "these comparisons are still to be measured; float32 only (no bfloat16 router yet).",
+      log_z_without, log_z_with, examples::Comparisons::verdict(list[0]), spikes[0], spikes[1],
+      examples::Comparisons::verdict(list[1]), held_out[1], held_out[0], examples::Comparisons::verdict(list[2]),
+      finetune_loss[0], finetune_loss[1], finetune_loss[2], finetune_loss[3], examples::Comparisons::verdict(list[3]),
+      examples::Comparisons::verdict(list[4]), examples::Comparisons::verdict(list[6]));
   train::print_profile(flags);
   fmt::print("\ntour: st_moe | log-z {:.1f} -> {:.1f} with c_z={:g}, spikes {} vs {}; fine-tune all {:.3f} / freeze "
              "MoE {:.3f} / freeze rest {:.3f} | {}\n",
@@ -283,6 +329,7 @@ int main(int argc, char** argv) {
                      {"finetune_table", finetune_table.to_json()},
                      {"table", finetune_table.to_json()},
                      {"held_out_before_finetuning", before_finetuning},
+                     {"comparisons", comparisons.to_json()},
                      {"verdict", verdict},
                      {"effect_shown", effect_shown}});
   fmt::print("\n{}\nOutputs in {}\n", verdict, run.path().string());

@@ -8,7 +8,9 @@
 //   shared-only             the same WideNet class with a dense FFN of width H (ALBERT: same compute)
 //   shared-only, E·H wide   a dense shared FFN of width E·H: the same parameter count as WideNet
 //   vanilla                 unshared layers, fewer of them, FFN width chosen to match WideNet's count
-//   build/examples/widenet              default run: a few minutes on 2 cores
+//   WideNet, shared LN      WideNet with ONE LayerNorm pair for all layers (the paper's ablation)
+// Each claim is a paired difference over seeds with its 95% interval (summary.json "comparisons").
+//   build/examples/widenet              default run (not yet timed with the new comparisons)
 //   build/examples/widenet --quick      seconds: a smoke test (CI)
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -18,6 +20,7 @@
 #include "data/batching.h"
 #include "data/idx.h"
 #include "examples/moe_lm.h"
+#include "examples/moe_lm_report.h"
 #include "moe/gshard_router.h"
 #include "moe/switch_router.h"
 #include "moe/widenet.h"
@@ -95,7 +98,8 @@ std::unique_ptr<PatchClassifier> make_model(const std::string& kind, const Setti
     return std::make_unique<PatchClassifier>(settings.patch, dim, nullptr, stack, generator);
   }
   std::shared_ptr<nn::FfnModule> ffn;
-  if (kind == "WideNet") {
+  bool moe_ffn = kind == "WideNet" || kind == "WideNet, shared LN";
+  if (moe_ffn) {
     moe::MoELayerConfig moe_config;
     moe_config.dim = dim;
     moe_config.expert_hidden = settings.expert_hidden;
@@ -110,7 +114,9 @@ std::unique_ptr<PatchClassifier> make_model(const std::string& kind, const Setti
     std::int64_t hidden = kind == "shared-only" ? settings.expert_hidden : settings.experts * settings.expert_hidden;
     ffn = std::make_shared<nn::FeedForward>(dim, hidden, 0.0, generator);
   }
-  auto shared = std::make_shared<moe::WideNet>(layer_config(settings, settings.expert_hidden), settings.layers, ffn, generator);
+  auto norms = kind == "WideNet, shared LN" ? moe::LayerNormSharing::Shared : moe::LayerNormSharing::PerLayer;
+  auto shared = std::make_shared<moe::WideNet>(layer_config(settings, settings.expert_hidden), settings.layers, ffn,
+                                               generator, norms);
   return std::make_unique<PatchClassifier>(settings.patch, dim, shared, nullptr, generator);
 }
 
@@ -158,7 +164,7 @@ int main(int argc, char** argv) {
   CLI::App app{"WideNet vs shared-only vs vanilla Transformers on Fashion-MNIST"};
   train::ExampleFlags flags;
   Settings settings;
-  std::int64_t steps = 400, batch = 64, seeds = 2, train_images = -1, test_images = 5000, evaluations = 4;
+  std::int64_t steps = 400, batch = 64, seeds = 3, train_images = -1, test_images = 5000, evaluations = 4;
   double learning_rate = 2e-3;
   std::string data_dir = data::kFashionMnistDirectory;
   train::add_example_flags(app, flags);
@@ -174,13 +180,13 @@ int main(int argc, char** argv) {
   app.add_option("--steps", steps, "training steps per model")->check(CLI::PositiveNumber);
   app.add_option("--batch-size", batch, "images per step")->check(CLI::PositiveNumber);
   app.add_option("--lr", learning_rate, "peak AdamW learning rate")->check(CLI::PositiveNumber);
-  app.add_option("--seeds", seeds, "seeds per model")->check(CLI::PositiveNumber);
+  app.add_option("--seeds", seeds, "seeds per model (paired comparisons need >= 3)")->check(CLI::Range(2, 1000));
   app.add_option("--train-images", train_images, "training images (-1: all 60,000)");
   app.add_option("--test-images", test_images, "test images (-1: all 10,000)");
   app.add_option("--data", data_dir, "folder of the IDX files (Debian package dataset-fashion-mnist)");
   CLI11_PARSE(app, argc, argv);
   train::use_threads(flags.threads);
-  if (flags.quick) steps = 40, seeds = 1, train_images = 5000, test_images = 1000, settings.layers = 2;
+  if (flags.quick) steps = 40, train_images = 5000, test_images = 1000, settings.layers = 2;
   train::RunDir run = train::RunDir::create(flags.out, "widenet");
   train::MetricsLog metrics(run.metrics_path());  // every run's loss curve, one line per step
   data::ImageSet train_set = data::load_fashion_mnist(data_dir, true, train_images);
@@ -196,11 +202,13 @@ int main(int argc, char** argv) {
   std::int64_t vanilla_hidden =
       std::max<std::int64_t>(1, 1 + (widenet_parameters - vanilla_at_1) / std::max<std::int64_t>(1, vanilla_at_2 - vanilla_at_1));
 
-  const std::vector<std::string> kinds = {"WideNet", "shared-only", "shared-only E·H", "vanilla"};
+  const std::vector<std::string> kinds = {"WideNet", "shared-only", "shared-only E·H", "vanilla", "WideNet, shared LN"};
   std::vector<std::vector<double>> final_accuracy(kinds.size());
-  std::vector<train::Series> curves;
+  std::vector<std::vector<train::Series>> curves(kinds.size());  // [kind][seed]
   std::vector<std::int64_t> parameter_counts(kinds.size()), activated(kinds.size());
-  RoutingTally routing;
+  RoutingTally routing;  // WideNet, seed 0, for the table
+  // per WideNet kind and seed: the share of tokens whose first choice differs from layer 0's
+  std::vector<std::vector<double>> rerouted(kinds.size());
   std::int64_t eval_every = std::max<std::int64_t>(1, steps / evaluations);
   for (std::size_t k = 0; k < kinds.size(); ++k) {
     for (std::int64_t seed = 0; seed < seeds; ++seed) {
@@ -232,7 +240,7 @@ int main(int argc, char** argv) {
           scheduler.step();
           bar.update(step, {{"loss", loss_value}});
           metrics.write({{"run", kinds[k]}, {"seed", seed}, {"step", step}, {"split", "train"}, {"loss", loss_value}});
-          if (seed == 0 && (step % eval_every == 0 || step == steps)) {
+          if (step % eval_every == 0 || step == steps) {
             curve.x.push_back(static_cast<double>(step));
             curve.y.push_back(100.0 * accuracy(*model, test_set));
             metrics.write({{"run", kinds[k]}, {"seed", seed}, {"step", step}, {"split", "test"}, {"accuracy", curve.y.back()}});
@@ -240,9 +248,17 @@ int main(int argc, char** argv) {
         }
       }
       bar.finish();
-      bool record_routing = kinds[k] == "WideNet" && seed == 0;
-      final_accuracy[k].push_back(100.0 * accuracy(*model, test_set, record_routing ? &routing : nullptr));
-      if (seed == 0) curves.push_back(curve);
+      RoutingTally tally;
+      final_accuracy[k].push_back(100.0 * accuracy(*model, test_set, &tally));
+      if (!tally.tokens_per_expert.empty()) {
+        double changed = 0.0;
+        for (std::size_t l = 1; l < tally.changed_from_layer0.size(); ++l) {
+          changed += tally.changed_from_layer0[l] / tally.tokens / static_cast<double>(tally.changed_from_layer0.size() - 1);
+        }
+        rerouted[k].push_back(100.0 * changed);
+      }
+      if (kinds[k] == "WideNet" && seed == 0) routing = tally;
+      curves[k].push_back(curve);
     }
   }
 
@@ -251,6 +267,7 @@ int main(int argc, char** argv) {
   for (std::size_t k = 0; k < kinds.size(); ++k) {
     std::string name = kinds[k] == "vanilla" ? fmt::format("vanilla ({} layers, FFN {})", settings.vanilla_layers, vanilla_hidden)
                        : kinds[k] == "WideNet" ? fmt::format("WideNet ({} experts, {})", settings.experts, settings.router)
+                       : kinds[k] == "WideNet, shared LN" ? fmt::format("WideNet, one LayerNorm pair for all layers")
                                                : kinds[k];
     table.add_row({name, std::to_string(parameter_counts[k]), std::to_string(activated[k]),
                    examples::mean_and_spread(final_accuracy[k], 2)});
@@ -258,7 +275,6 @@ int main(int argc, char** argv) {
   train::Table routing_table({"layer", "tokens per expert (share)", "first choice differs from layer 0"});
   std::vector<std::string> bar_labels;
   std::vector<double> bar_values;
-  double mean_changed = 0.0;
   for (std::size_t l = 0; l < routing.tokens_per_expert.size(); ++l) {
     std::string shares;
     double total = 0.0;
@@ -269,44 +285,77 @@ int main(int argc, char** argv) {
       bar_values.push_back(routing.tokens_per_expert[l][e] / total);
     }
     double changed = routing.changed_from_layer0[l] / routing.tokens;
-    if (l > 0) mean_changed += changed / static_cast<double>(routing.tokens_per_expert.size() - 1);
     routing_table.add_row({std::to_string(l), shares, fmt::format("{:.1f}%", 100.0 * changed)});
   }
   fmt::print("\nTest accuracy after {} steps ({} seed{}):\n", steps, seeds, seeds > 1 ? "s" : "");
   table.print(std::cout);
   fmt::print("\nWideNet's one shared router, per layer, on the test set (seed 0):\n");
   routing_table.print(std::cout);
-  train::line_plot(run.plot_path("accuracy"), "Fashion-MNIST ViT: test accuracy (seed 0)", "step", "accuracy (%)", curves);
-  train::bar_plot(run.plot_path("routing"), "WideNet: share of tokens per expert at each layer", bar_labels, bar_values,
-                  "share of slots");
+  // accuracy curves: mean ± sd over seeds
+  std::vector<train::Series> bands;
+  for (std::size_t k = 0; k < kinds.size(); ++k) {
+    train::Series band{kinds[k], curves[k].front().x, {}};
+    for (std::size_t i = 0; i < band.x.size(); ++i) {
+      std::vector<double> column;
+      for (const auto& one : curves[k]) column.push_back(one.y[i]);
+      double m = examples::mean_of_last(column, column.size()), square = 0.0;
+      for (double v : column) square += (v - m) * (v - m);
+      double sd = column.size() > 1 ? std::sqrt(square / static_cast<double>(column.size() - 1)) : 0.0;
+      band.y.push_back(m);
+      band.low.push_back(m - sd);
+      band.high.push_back(m + sd);
+    }
+    bands.push_back(band);
+  }
+  train::line_plot(run.plot_path("accuracy"), fmt::format("Fashion-MNIST ViT: test accuracy (mean ± sd of {} seeds)", seeds),
+                   "step", "accuracy (%)", bands);
+  train::PlotOptions share_scale;
+  share_scale.y_min = 0.0;
+  share_scale.y_max = 1.0;
+  train::bar_plot(run.plot_path("routing"), "WideNet: share of tokens per expert at each layer (seed 0)", bar_labels,
+                  bar_values, "share of slots", share_scale);
 
-  auto average = [](const std::vector<double>& values) {
-    double total = 0.0;
-    for (double v : values) total += v;
-    return total / static_cast<double>(values.size());
-  };
+  // ---- comparisons (paired over seeds) ----
+  fmt::print("\nComparisons (paired over seeds, 95% interval):\n");
+  examples::Comparisons comparisons;
+  const std::string metric = "test accuracy (%)";
+  const auto Higher = train::Better::Higher;
+  comparisons.add(train::compare("WideNet beats shared-only at equal compute", "WideNet", "shared-only", metric,
+                                 final_accuracy[0], final_accuracy[1], Higher), 2);
+  comparisons.add(train::compare("WideNet beats shared-only at equal parameters", "WideNet", "shared-only E·H", metric,
+                                 final_accuracy[0], final_accuracy[2], Higher), 2);
+  comparisons.add(train::compare("WideNet beats the vanilla Transformer of equal parameters", "WideNet", "vanilla",
+                                 metric, final_accuracy[0], final_accuracy[3], Higher), 2);
+  comparisons.add(train::compare("per-layer LayerNorms beat one shared LayerNorm pair", "WideNet",
+                                 "WideNet, shared LN", metric, final_accuracy[0], final_accuracy[4], Higher), 2);
+  comparisons.add(train::compare("per-layer LayerNorms make the shared router route differently by depth", "WideNet",
+                                 "WideNet, shared LN", "tokens whose first choice differs from layer 0 (%)",
+                                 rerouted[0], rerouted[4], Higher), 1);
+
+  auto average = [](const std::vector<double>& values) { return examples::mean_of_last(values, values.size()); };
   double widenet = average(final_accuracy[0]), shared = average(final_accuracy[1]);
   double shared_wide = average(final_accuracy[2]), vanilla = average(final_accuracy[3]);
-  bool beat_shared = widenet > shared && widenet > shared_wide;
-  bool routes_differ = mean_changed > 0.25;
-  bool effect_shown = beat_shared && routes_differ;
+  double shared_norms = average(final_accuracy[4]);
+  const auto& list = comparisons.list();
+  bool effect_shown = list[0].shown && list[1].shown;
   std::string verdict = fmt::format(
-      "WideNet {:.2f}% vs shared-only {:.2f}% (same compute) and {:.2f}% (same parameters), vanilla {:.2f}%: WideNet {} "
-      "and {} vanilla; the shared router sends {:.0f}% of tokens to a different first-choice expert than at layer 0 "
-      "({}).",
-      widenet, shared, shared_wide, vanilla,
-      beat_shared ? "beat shared-only at equal compute and at equal parameters" : "did NOT beat shared-only",
-      widenet > vanilla ? "beat" : "trailed", 100.0 * mean_changed,
-      routes_differ ? "layers route differently, as the paper claims" : "routing barely changes with depth");
+      "WideNet {:.2f}% vs shared-only {:.2f}% (same compute: {}) and {:.2f}% (same parameters: {}), vanilla {:.2f}% "
+      "({}); one shared LayerNorm pair {:.2f}% (per-layer norms better: {}); the shared router sends {:.0f}% of tokens "
+      "to a different first-choice expert than at layer 0 with per-layer norms vs {:.0f}% with shared ones ({}). "
+      "Default-size numbers with these comparisons are still to be measured.",
+      widenet, shared, examples::Comparisons::verdict(list[0]), shared_wide, examples::Comparisons::verdict(list[1]),
+      vanilla, examples::Comparisons::verdict(list[2]), shared_norms, examples::Comparisons::verdict(list[3]),
+      average(rerouted[0]), average(rerouted[4]), examples::Comparisons::verdict(list[4]));
   train::print_profile(flags);
   fmt::print("\ntour: widenet | acc WideNet {:.2f} / shared-only {:.2f} / shared E·H {:.2f} / vanilla {:.2f}, "
              "{:.0f}% tokens re-routed by depth | {}\n",
-             widenet, shared, shared_wide, vanilla, 100.0 * mean_changed, effect_shown ? "yes" : "no");
+             widenet, shared, shared_wide, vanilla, average(rerouted[0]), effect_shown ? "yes" : "no");
   run.write_summary({{"example", "widenet"},
                      {"steps", steps},
                      {"seeds", seeds},
                      {"table", table.to_json()},
                      {"routing_table", routing_table.to_json()},
+                     {"comparisons", comparisons.to_json()},
                      {"verdict", verdict},
                      {"effect_shown", effect_shown}});
   fmt::print("\n{}\nOutputs in {}\n", verdict, run.path().string());

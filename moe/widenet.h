@@ -12,29 +12,39 @@
 // baseline the paper compares against. Each application reports its routing into the caller's
 // record under its own layer ("layers.<l>.ffn.routing"), so moe::total_aux_loss(record) is the
 // paper's Σ over l.
+//
+// LayerNormSharing::Shared keeps ONE LayerNorm pair for all N applications instead: the ablation of
+// the paper's §4 (Table 5), where sharing the LayerNorms too costs accuracy because every layer then
+// hands the router the same kind of input.
 #pragma once
 #include "moe/moe_layer.h"
 #include "nn/transformer.h"
 
 namespace moegrad::moe {
 
+// Whether each of the N applications has its own LayerNorm pair (the paper's WideNet) or all share one.
+enum class LayerNormSharing { PerLayer, Shared };
+
 class WideNet : public nn::Module {
  public:
   // layer.dim and layer.heads shape the shared attention; ffn is the shared FFN (an MoELayer for
   // WideNet, a FeedForward for the shared-only baseline).
   WideNet(const nn::TransformerLayerConfig& layer, std::int64_t layers, std::shared_ptr<nn::FfnModule> ffn,
-          Generator& generator = default_generator());
+          Generator& generator = default_generator(), LayerNormSharing norms = LayerNormSharing::PerLayer);
   // x (B,T,D) -> (B,T,D); context.token_mask (B,T) is the padding mask, 1 = real token. Taps and
   // routing: "layers.<l>.*" as in the Transformer layers (nn/taps.h).
   Tensor forward(const Tensor& x, const nn::TokenContext& context = {}, nn::Taps* record = nullptr);
-  std::int64_t num_layers() const { return static_cast<std::int64_t>(norms1->size()); }
+  std::int64_t num_layers() const { return layers_; }
 
   nn::TransformerLayerConfig config;
+  LayerNormSharing norm_sharing;
   std::shared_ptr<nn::MultiHeadAttention> attention;  // shared
   std::shared_ptr<nn::FfnModule> ffn;                 // shared
   std::shared_ptr<nn::Dropout> dropout;
-  std::shared_ptr<nn::ModuleList<nn::LayerNorm>> norms1, norms2;  // one per layer
+  std::shared_ptr<nn::ModuleList<nn::LayerNorm>> norms1, norms2;  // one per layer (one in all when Shared)
 
+ private:
+  std::int64_t layers_ = 0;
 };
 
 }  // namespace moegrad::moe

@@ -57,6 +57,11 @@ std::string script_preamble(const std::filesystem::path& png_path, const std::st
   script += fmt::format("set title {}\nset xlabel {}\nset ylabel {}\nset grid\n", gnuplot_string(title),
                         gnuplot_string(xlabel), gnuplot_string(ylabel));
   if (options.log_y) script += "set logscale y\n";
+  if (!std::isnan(options.y_min) || !std::isnan(options.y_max)) {
+    auto end = [](double value) { return std::isnan(value) ? std::string("*") : fmt::format("{}", value); };
+    script += fmt::format("set yrange [{}:{}]\n", end(options.y_min), end(options.y_max));
+  }
+  if (options.si_x) script += "set format x '%.1s%c'\n";
   return script;
 }
 
@@ -106,25 +111,46 @@ void line_plot(const std::filesystem::path& png_path, const std::string& title, 
                               one.y.size()));
     }
     if (one.x.empty()) throw Error(fmt::format("[line_plot] series '{}' has no points", one.title));
+    bool no_band = one.low.empty() && one.high.empty();
+    if (!no_band && (one.low.size() != one.x.size() || one.high.size() != one.x.size())) {
+      throw Error(fmt::format("[line_plot] series '{}' has {} points but a band of {} low and {} high values",
+                              one.title, one.x.size(), one.low.size(), one.high.size()));
+    }
   }
 
   // The data file holds one block per series, blocks separated by two blank lines (gnuplot's
-  // "index"). NaN and inf are written as nan/inf, which gnuplot skips.
+  // "index"), with a band's low and high as columns 3 and 4 where it has one. NaN and inf are
+  // written as nan/inf, which gnuplot skips.
   std::string data;
   for (std::size_t s = 0; s < series.size(); ++s) {
-    data += fmt::format("{}# series {}: {}\n", s > 0 ? "\n\n" : "", s, series[s].title);
-    for (std::size_t i = 0; i < series[s].x.size(); ++i) data += fmt::format("{} {}\n", series[s].x[i], series[s].y[i]);
+    const Series& one = series[s];
+    data += fmt::format("{}# series {}: {}\n", s > 0 ? "\n\n" : "", s, one.title);
+    for (std::size_t i = 0; i < one.x.size(); ++i) {
+      data += one.low.empty() ? fmt::format("{} {}\n", one.x[i], one.y[i])
+                              : fmt::format("{} {} {} {}\n", one.x[i], one.y[i], one.low[i], one.high[i]);
+    }
   }
 
   std::string script = script_preamble(png_path, title, xlabel, ylabel, options);
+  // the legend goes under the chart, where it cannot cover a curve
+  script += "set key outside below horizontal\n";
   std::string data_name = gnuplot_string(png_path.stem().string() + ".dat");
-  script += "plot ";
+  std::vector<std::string> parts;
+  // the bands first, so every line is drawn on top of them, each in its line's colour
+  for (std::size_t s = 0; s < series.size(); ++s) {
+    if (series[s].low.empty()) continue;
+    parts.push_back(fmt::format("{} index {} using 1:3:4 with filledcurves linecolor {} fillstyle transparent solid "
+                                "0.2 noborder notitle",
+                                data_name, s, s + 1));
+  }
   for (std::size_t s = 0; s < series.size(); ++s) {
     // A short series (an evaluation every epoch) gets point markers too: a lone point has no line.
     const char* style = series[s].x.size() <= 30 ? "linespoints pointtype 7 pointsize 0.8" : "lines";
-    script += fmt::format("{}{} index {} using 1:2 with {} linewidth 2 title {}", s > 0 ? ", \\\n     " : "",
-                          s > 0 ? "''" : data_name, s, style, gnuplot_string(series[s].title));
+    parts.push_back(fmt::format("{} index {} using 1:2 with {} linewidth 2 linecolor {} title {}", data_name, s, style,
+                                s + 1, gnuplot_string(series[s].title)));
   }
+  script += "plot ";
+  for (std::size_t p = 0; p < parts.size(); ++p) script += (p > 0 ? ", \\\n     " : "") + parts[p];
   script += "\n";
   render_png(png_path, data, script, "line_plot");
 }
@@ -150,7 +176,8 @@ void bar_plot(const std::filesystem::path& png_path, const std::string& title, c
   if (labels.size() > 12) script += "set xtics rotate by 45 right\n";  // many bars: slanted labels do not overlap
   script += fmt::format("set xrange [-0.6:{}]\n", static_cast<double>(labels.size()) - 0.4);
   bool all_non_negative = std::all_of(values.begin(), values.end(), [](double value) { return value >= 0; });
-  if (all_non_negative && !options.log_y) script += "set yrange [0:*]\n";  // bars start at zero
+  bool range_given = !std::isnan(options.y_min) || !std::isnan(options.y_max);
+  if (all_non_negative && !options.log_y && !range_given) script += "set yrange [0:*]\n";  // bars start at zero
   script += "set offsets 0, 0, graph 0.05, 0\n";  // headroom: the tallest bar does not touch the border
   script += fmt::format("plot {} using 0:2:xtic(1) with boxes linecolor rgb '#4C72B0'\n",
                         gnuplot_string(png_path.stem().string() + ".dat"));

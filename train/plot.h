@@ -7,22 +7,30 @@
 // Beside loss.png it leaves loss.dat (the numbers) and loss.gp (the gnuplot script), so a student
 // can change the script and run `gnuplot loss.gp` in that folder to redraw the chart.
 #pragma once
+#include <cmath>
 #include <filesystem>
 #include <string>
 #include <vector>
 
 namespace moegrad::train {
 
-// One line of a line plot: points (x[i], y[i]); x and y have the same length.
+// One line of a line plot: points (x[i], y[i]); x and y have the same length. With low and high
+// (both empty, or both as long as x) a shaded band is drawn from low[i] to high[i] behind the line:
+// e.g. mean ± standard deviation over seeds.
 struct Series {
   std::string title;
   std::vector<double> x, y;
+  std::vector<double> low = {}, high = {};
 };
 
 struct PlotOptions {
   bool log_y = false;  // losses spanning decades read better on a log scale
   int width = 800;     // pixels
   int height = 500;
+  // A fixed y range, so charts meant to be compared share a scale; NaN leaves that end automatic.
+  double y_min = NAN, y_max = NAN;
+  // Axis numbers with SI prefixes (2.5G for 2.5e9): for FLOPs on the x axis.
+  bool si_x = false;
 };
 
 // Throws moegrad::Error for bad arguments (no series, empty series, x and y of different length),

@@ -214,6 +214,38 @@ TEST_CASE("widenet shares attention and MoE across layers, keeps a LayerNorm pai
   CHECK(max(abs((*widenet.norms1)[2].weight.grad())).item() > 0.0);
 }
 
+TEST_CASE("widenet with shared LayerNorms keeps one pair for all layers and equals per-layer norms set equal") {
+  Generator generator(10);
+  nn::TransformerLayerConfig layer;
+  layer.dim = 8;
+  layer.heads = 2;
+  layer.ffn_hidden = 16;
+  layer.dropout = 0.0;
+  auto ffn = std::make_shared<nn::FeedForward>(8, 16, 0.0, generator);
+  WideNet shared(layer, 3, ffn, generator, LayerNormSharing::Shared);
+  WideNet per_layer(layer, 3, ffn, generator);
+  CHECK(shared.num_layers() == 3);
+  CHECK(shared.norms1->size() == 1);
+  CHECK(shared.state_dict().count("norms1.1.weight") == 0);
+  // 2 fewer LayerNorm pairs of 2·8 parameters each
+  CHECK(per_layer.parameter_count() - shared.parameter_count() == 2 * 2 * 2 * 8);
+  {
+    NoGradGuard no_grad;
+    per_layer.attention->load_state_dict(shared.attention->state_dict());
+    shared.norms1->at(0)->weight.copy_(randn({8}, generator));
+    shared.norms2->at(0)->bias.copy_(randn({8}, generator));
+    for (std::size_t l = 0; l < 3; ++l) {
+      (*per_layer.norms1)[l].load_state_dict(shared.norms1->at(0)->state_dict());
+      (*per_layer.norms2)[l].load_state_dict(shared.norms2->at(0)->state_dict());
+    }
+  }
+  Tensor x = randn({2, 4, 8}, generator);
+  check_close(shared.forward(x), per_layer.forward(x), 1e-6);
+  // the one pair gets gradient from every application: changing it changes all three layers
+  sum(shared.forward(x)).backward();
+  CHECK(max(abs(shared.norms1->at(0)->weight.grad())).item() > 0.0);
+}
+
 TEST_CASE("widenet with its per-layer LayerNorms equal to one shared block applied N times") {
   // With identical LayerNorm parameters in every layer, WideNet is exactly the shared block
   // (attention + FFN + the same norms) applied N times: the per-layer norms are the only difference.

@@ -47,7 +47,7 @@ TEST_CASE("line_plot writes a PNG, and keeps its data and gnuplot script beside 
   CHECK(is_png(png));
   std::string script = read_text(folder_path / "plots" / "loss.gp");
   CHECK(script.find("set output 'loss.png'") != std::string::npos);
-  CHECK(script.find("'loss.dat' index 0 using 1:2 with lines linewidth 2 title 'train'") != std::string::npos);
+  CHECK(script.find("'loss.dat' index 0 using 1:2 with lines linewidth 2 linecolor 1 title 'train'") != std::string::npos);
   CHECK(script.find("index 1 using 1:2 with linespoints") != std::string::npos);  // 5 points get markers
   CHECK(script.find("set logscale y") == std::string::npos);
   std::string data = read_text(folder_path / "plots" / "loss.dat");
@@ -63,6 +63,29 @@ TEST_CASE("line_plot draws a log-scale y axis and copes with quotes, NaN and non
   line_plot(png, "log loss", "step", "loss", series, {.log_y = true});
   CHECK(is_png(png));
   CHECK(read_text(folder_path / "it's.gp").find("set logscale y") != std::string::npos);
+}
+
+TEST_CASE("line_plot shades a band behind a line, fixes the y range and puts the legend under the chart") {
+  testing::TempDirectory temp_directory;
+  const fs::path folder_path = temp_directory.path();
+  fs::path png = folder_path / "bands.png";
+  Series mean{"MoE (mean ± sd of 3 seeds)", {1e9, 2e9, 3e9}, {3.0, 2.5, 2.2}, {2.9, 2.4, 2.0}, {3.1, 2.6, 2.4}};
+  Series plain{"dense", {1e9, 2e9, 3e9}, {3.1, 2.7, 2.4}};
+  line_plot(png, "loss against compute", "training FLOPs", "loss", {mean, plain}, {.y_min = 1.5, .y_max = 3.5, .si_x = true});
+  CHECK(is_png(png));
+  std::string script = read_text(folder_path / "bands.gp");
+  CHECK(script.find("index 0 using 1:3:4 with filledcurves linecolor 1") != std::string::npos);
+  CHECK(script.find("index 1 using 1:3:4") == std::string::npos);  // no band for the plain series
+  CHECK(script.find("set yrange [1.5:3.5]") != std::string::npos);
+  CHECK(script.find("set format x '%.1s%c'") != std::string::npos);
+  CHECK(script.find("set key outside below") != std::string::npos);
+  // the band comes before its line, so the line is drawn on top
+  CHECK(script.find("filledcurves") < script.find("index 0 using 1:2"));
+  std::string data = read_text(folder_path / "bands.dat");
+  CHECK(data.find("1000000000 3 2.9 3.1\n") != std::string::npos);
+  Series broken{"broken", {1, 2}, {1, 2}, {1}, {2, 3}};
+  CHECK_THROWS_WITH_AS(line_plot(folder_path / "x.png", "t", "x", "y", {broken}),
+                       doctest::Contains("has 2 points but a band of 1 low and 2 high values"), Error);
 }
 
 TEST_CASE("bar_plot writes a PNG with one bar per label") {
