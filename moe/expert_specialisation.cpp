@@ -85,6 +85,16 @@ double purity(const ClassCounts& counts) {
   return total > 0 ? static_cast<double>(majority) / static_cast<double>(total) : 0.0;
 }
 
+double concentration(const ClassCounts& counts) {
+  std::int64_t total = total_of(counts), majority = 0;
+  for (std::size_t c = 0; !counts.empty() && c < counts.front().size(); ++c) {
+    std::int64_t largest = 0;
+    for (const auto& row : counts) largest = std::max(largest, row[c]);
+    majority += largest;
+  }
+  return total > 0 ? static_cast<double>(majority) / static_cast<double>(total) : 0.0;
+}
+
 ClassCounts shuffled_counts(std::vector<std::int64_t> expert_of_token, const std::vector<std::int64_t>& class_of_token,
                             std::int64_t experts, std::int64_t classes, Generator& generator) {
   // Fisher–Yates: position i swaps with a uniform position in [0, i].

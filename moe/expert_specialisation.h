@@ -6,7 +6,9 @@
 //   mutual information  I(E;C) = Σ_e Σ_c p(e,c) log2( p(e,c) / (p(e) p(c)) ),  p(e,c) = n[e][c]/N,
 //                        in bits: 0 when the expert says nothing about the class, at most H(C);
 //   purity               (1/N) Σ_e max_c n[e][c]: the share of tokens whose class is their expert's
-//                        most common one (clustering purity; at least max_c p(c) even for random routing).
+//                        most common one (clustering purity; at least max_c p(c) even for random routing);
+//   concentration        (1/N) Σ_c max_e n[e][c]: the share of tokens sent to the expert that takes most
+//                        of their class (purity of the transposed table; "one expert takes punctuation").
 //
 // Both are biased upward on a finite sample (even independent routing gives I > 0), so they are read
 // against a shuffled baseline: the same tokens and the same load per expert, but the expert
@@ -37,6 +39,9 @@ double mutual_information_bits(const ClassCounts& counts);
 
 // (1/N) Σ_e max_c n[e][c] (0 for an empty table).
 double purity(const ClassCounts& counts);
+
+// (1/N) Σ_c max_e n[e][c] (0 for an empty table).
+double concentration(const ClassCounts& counts);
 
 // The counts after permuting expert_of_token with a uniform random permutation (Fisher–Yates
 // driven by `generator`): every expert keeps its load, every class its size.

@@ -28,6 +28,7 @@ TEST_CASE("expert specialisation: {{3,1},{1,3}} gives 1 − H(1/4) = 0.188722 bi
   ClassCounts counts = {{3, 1}, {1, 3}};
   CHECK(mutual_information_bits(counts) == doctest::Approx(0.188722).epsilon(1e-5));
   CHECK(purity(counts) == doctest::Approx(0.75));
+  CHECK(concentration(counts) == doctest::Approx(0.75));
 }
 
 TEST_CASE("expert specialisation: uneven loads and classes, {{4,0,0},{1,1,2}}: I = H(C) − H(C|E) = 0.548795 bits") {
@@ -36,6 +37,7 @@ TEST_CASE("expert specialisation: uneven loads and classes, {{4,0,0},{1,1,2}}: I
   ClassCounts counts = {{4, 0, 0}, {1, 1, 2}};
   CHECK(mutual_information_bits(counts) == doctest::Approx(0.548795).epsilon(1e-5));
   CHECK(purity(counts) == doctest::Approx(6.0 / 8.0));
+  CHECK(concentration(counts) == doctest::Approx(7.0 / 8.0));  // class 0: 4 in expert 0; class 1: 1; class 2: 2
   auto conditional = class_given_expert(counts);
   CHECK(conditional[0] == std::vector<double>{1.0, 0.0, 0.0});
   CHECK(conditional[1] == std::vector<double>{0.25, 0.25, 0.5});
@@ -47,6 +49,7 @@ TEST_CASE("expert specialisation: counting tokens, an expert with no tokens, emp
   CHECK(class_given_expert(counts)[1] == std::vector<double>{0.0, 0.0});
   CHECK(mutual_information_bits({{0, 0}, {0, 0}}) == 0.0);
   CHECK(purity({{0, 0}, {0, 0}}) == 0.0);
+  CHECK(concentration({{0, 0}, {0, 0}}) == 0.0);
   CHECK_THROWS_AS(count_classes_per_expert({0, 3}, {0, 0}, 3, 2), Error);
   CHECK_THROWS_AS(count_classes_per_expert({0}, {0, 1}, 3, 2), Error);
   CHECK_THROWS_AS(count_classes_per_expert({0}, {2}, 3, 2), Error);

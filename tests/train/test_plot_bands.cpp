@@ -7,6 +7,7 @@
 #include "tensor/errors.h"
 #include "tests/temp_directory.h"
 #include "train/plot.h"
+#include "train/seed_band.h"
 
 using namespace moegrad;
 using namespace moegrad::train;
@@ -53,4 +54,19 @@ TEST_CASE("heatmap_plot writes one cell per value, the first row on top, in the 
   CHECK(script.find("'names' 1") != std::string::npos);
   CHECK_THROWS_AS(heatmap_plot(png, "t", {"a"}, {"x", "y"}, {{1.0}}, 0.0, 1.0), Error);
   CHECK_THROWS_AS(heatmap_plot(png, "t", {"a"}, {"x"}, {{1.0}}, 1.0, 1.0), Error);
+}
+
+TEST_CASE("seed_band: the mean over seeds and mean ± t·sd/√n at each x") {
+  // At x = 1: {1, 2, 3}: mean 2, sd 1, t_{0.975,2} = 4.303, half width 4.303/√3 = 2.48434.
+  // At x = 2: {5, 5, 5}: no spread, the band is the line.
+  BandSeries band = seed_band("loss", {1, 2}, {{1, 5}, {2, 5}, {3, 5}});
+  CHECK(band.y == std::vector<double>{2.0, 5.0});
+  CHECK(band.low[0] == doctest::Approx(2.0 - 2.48434).epsilon(1e-5));
+  CHECK(band.high[0] == doctest::Approx(2.0 + 2.48434).epsilon(1e-5));
+  CHECK(band.low[1] == 5.0);
+  CHECK(band.high[1] == 5.0);
+  BandSeries one = seed_band("one seed", {1}, {{4.0}});
+  CHECK(one.low == std::vector<double>{4.0});
+  CHECK_THROWS_AS(seed_band("ragged", {1, 2}, {{1, 2}, {1}}), Error);
+  CHECK_THROWS_AS(seed_band("none", {1}, {}), Error);
 }
