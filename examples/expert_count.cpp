@@ -30,12 +30,13 @@ using json = nlohmann::ordered_json;
 namespace {
 
 // Training FLOPs per token of a GPT whose every FFN is a top-1 MoE layer with `experts` experts of
-// width H (experts = 1: the dense FFN), counting matmuls at 2 FLOPs per multiply-add as Kaplan et
-// al. (2020, Table 1) do: per layer Q, K, V and the output projection (4·D²), QKᵀ and the weighted
-// sum of V over the T positions (2·T·D, causal masking not subtracted), the FFN or the one expert a
-// token uses (2·D·H), the router (D·E, MoE only); then the tied output layer (D·V). A training step
-// costs 3 forwards (the backward runs two matmuls per forward matmul). Biases, norms, softmax and
-// GELU are left out. `expert_share` scales the expert matmuls: 1 − the fraction of tokens dropped.
+// width H (experts = 1: the dense FFN). Multiply-adds per token and layer: Q, K, V and the output
+// projection (4·D²), QKᵀ and the weighted sum of V over the T positions (2·T·D, causal masking not
+// subtracted), the FFN or the one expert a token uses (2·D·H), the router (D·E, MoE only); then the
+// tied output layer (D·V). Each multiply-add is 2 FLOPs, as Kaplan et al. (2020, Table 1) count, and
+// a training step costs 3 forwards (the backward runs two matmuls per forward matmul). Biases, norms,
+// softmax and GELU are left out. `expert_share` scales the expert matmuls: 1 − the share of tokens
+// dropped (moegrad's grouped matmul runs no padding, so dropped tokens cost nothing).
 double training_flops_per_token(const nn::GptConfig& model, std::int64_t experts, double expert_share = 1.0) {
   double d = static_cast<double>(model.dim), t = static_cast<double>(model.max_positions);
   double h = static_cast<double>(model.ffn_hidden), v = static_cast<double>(model.vocab_size);
@@ -261,7 +262,18 @@ int main(int argc, char** argv) {
       better.empty()                            ? ": the effect is not shown at this scale."
       : better.size() == against_dense.size()   ? "."
                                                 : "; the others are not shown at this scale.");
+  // The smoke check: every run's held-out loss ended below its first training loss.
+  bool learned = true;
+  for (const Sweep& sweep : sweeps) {
+    for (const auto& r : sweep.runs) learned = learned && r.final_eval_loss < r.train_loss.front();
+  }
   train::print_profile(flags);
+  const Sweep& largest = sweeps.back();
+  fmt::print("tour: expert_count | training FLOPs per token {} -> {}: x{:.3f}; parameters x{:.1f} | {}\n",
+             label_of(dense.experts), label_of(largest.experts), largest.flops_per_token / dense.flops_per_token,
+             static_cast<double>(largest.runs.front().parameters.total) /
+                 static_cast<double>(dense.runs.front().parameters.total),
+             better.empty() ? "no" : "yes");
   run.write_summary({{"example", "expert_count"},
                      {"experts", expert_counts},
                      {"dim", dim},
@@ -271,7 +283,9 @@ int main(int argc, char** argv) {
                      {"tokens_per_step", batch * context},
                      {"table", table.to_json()},
                      {"comparisons", comparisons},
-                     {"verdict", verdict}});
+                     {"verdict", verdict},
+                     {"effect_shown", !better.empty()}});
   fmt::print("\n{}\nOutputs in {}\n", verdict, run.path().string());
-  return 0;
+  if (!learned) fmt::print("The held-out loss did not fall below the first training loss in every run.\n");
+  return learned ? 0 : 1;
 }
