@@ -168,6 +168,10 @@ HeldOutRouting route_held_out(const std::function<void(const Tensor&, const Tens
     out.expert_of_token.resize(routed.size());
     for (std::size_t l = 0; l < routed.size(); ++l) {
       std::vector<std::int64_t> choices = contiguous(select(routed[l].second->expert_index, 1, 0)).to_vector<std::int64_t>();
+      if (choices.size() != real.size()) {
+        throw Error(fmt::format("[route_held_out] {} routed {} tokens for a batch of {}", routed[l].first, choices.size(),
+                                real.size()));
+      }
       for (std::size_t t = 0; t < choices.size(); ++t) {
         if (real[t] == 1) out.expert_of_token[l].push_back(choices[t]);
       }
@@ -315,6 +319,17 @@ int main(int argc, char** argv) {
              "width {}, {} experts of width {} in every layer, Switch top-1, training capacity factor {}\n\n",
              corpus.train.size(), corpus.validation.size(), corpus.max_len, corpus.vocab_size(), sizes.layers, sizes.dim,
              sizes.experts, 4 * sizes.dim, sizes.capacity_factor);
+
+  {  // how the classes read on real pieces: the first held-out sequence
+    std::vector<std::string> pieces;
+    for (std::int64_t id : held_out.front()) pieces.push_back(corpus.tokenizer->piece_of(id));
+    std::vector<data::TokenClass> classes = data::classify_pieces(pieces);
+    std::string line;
+    for (std::size_t i = 0; i < pieces.size() && i < 24; ++i) {
+      line += fmt::format("{}/{} ", pieces[i], data::kTokenClassNames[static_cast<std::size_t>(classes[i])].substr(0, 4));
+    }
+    fmt::print("token classes of a held-out sequence (piece/class): {}...\n\n", line);
+  }
 
   bp::PretrainOptions options;
   options.steps = sizes.steps;
