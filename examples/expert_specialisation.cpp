@@ -10,7 +10,7 @@
 // Claims, over seeds with paired 95% intervals (train/stats.h): encoder MI > decoder MI, and each
 // model's MI > its shuffled baseline.
 //
-//   build/examples/expert_specialisation [--quick] [--seeds 3] [--steps 1500] [--experts 8]
+//   build/examples/expert_specialisation [--quick] [--seeds 3] [--steps 2000] [--experts 8]
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
@@ -32,7 +32,8 @@ using json = nlohmann::ordered_json;
 namespace {
 
 struct Sizes {
-  std::int64_t experts = 8, dim = 64, layers = 2, steps = 1500, batch = 32, seeds = 3, held_out = 512;
+  std::int64_t experts = 8, dim = 64, layers = 2, steps = 2000, batch = 16, seeds = 3, held_out = 512;
+  std::int64_t vocab = 1000, max_len = 64;  // tcd's vocabulary (its tokenizer is cached once trained)
   double lr = 1e-3, capacity_factor = 1.25, balance_alpha = 1e-2;
 };
 
@@ -302,17 +303,24 @@ int main(int argc, char** argv) {
   app.add_option("--batch-size", sizes.batch, "sequences per step")->check(CLI::PositiveNumber);
   app.add_option("--seeds", sizes.seeds, "seeds (each trains one encoder and one decoder)")->check(CLI::Range(2, 100));
   app.add_option("--held-out", sizes.held_out, "held-out sequences routed for the counts")->check(CLI::PositiveNumber);
+  app.add_option("--vocab", sizes.vocab, "SentencePiece vocabulary (DATA.md: 8000)")->check(CLI::PositiveNumber);
+  app.add_option("--max-len", sizes.max_len, "pieces per packed sequence, [CLS] and [SEP] included")
+      ->check(CLI::PositiveNumber);
   app.add_option("--lr", sizes.lr, "peak AdamW learning rate of both models")->check(CLI::PositiveNumber);
   app.add_option("--capacity-factor", sizes.capacity_factor, "training capacity factor (ST-MoE: 1.25; 0 = dropless)");
   app.add_option("--balance-alpha", sizes.balance_alpha, "Switch balance-loss weight (ST-MoE's c_B)");
   CLI11_PARSE(app, argc, argv);
   train::use_threads(flags.threads);
-  if (flags.quick) sizes = {4, 32, 2, 30, 8, 3, 64, 3e-3, 1.25, 1e-2};
+  if (flags.quick) sizes = {4, 32, 2, 30, 8, 3, 64, 600, 32, 3e-3, 1.25, 1e-2};
   train::RunDir run = train::RunDir::create(flags.out, "expert_specialisation");
   train::MetricsLog metrics(run.metrics_path());
 
   // ---- data: the DATA.md pre-training corpus, one SentencePiece tokenizer for both models ----
-  bp::MlmCorpus corpus = bp::load_mlm_corpus({.quick = flags.quick});
+  bp::CorpusOptions corpus_options;
+  corpus_options.quick = flags.quick;
+  corpus_options.vocab_size = corpus_options.quick_vocab_size = sizes.vocab;
+  corpus_options.max_len = corpus_options.quick_max_len = sizes.max_len;
+  bp::MlmCorpus corpus = bp::load_mlm_corpus(corpus_options);
   std::vector<std::vector<std::int64_t>> held_out = corpus.validation;
   if (static_cast<std::int64_t>(held_out.size()) > sizes.held_out) held_out.resize(static_cast<std::size_t>(sizes.held_out));
   fmt::print("corpus: {} training and {} held-out sequences of up to {} pieces, vocabulary {}; both models: {} layers, "
