@@ -283,6 +283,11 @@ int main(int argc, char** argv) {
                      {"tokens_per_step", batch * context},
                      {"table", table.to_json()},
                      {"comparisons", comparisons},
+                     {"final_loss_per_seed", [&] {
+                        json per_e = json::object();
+                        for (const Sweep& sweep : sweeps) per_e[label_of(sweep.experts)] = sweep.final_losses();
+                        return per_e;
+                      }()},
                      {"verdict", verdict},
                      {"effect_shown", !better.empty()}});
   fmt::print("\n{}\nOutputs in {}\n", verdict, run.path().string());

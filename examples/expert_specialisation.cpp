@@ -502,6 +502,10 @@ int main(int argc, char** argv) {
                      {"classes", class_names()},
                      {"table", table.to_json()},
                      {"comparisons", comparison_list},
+                     {"per_seed", {{"encoder_bits", over_seeds(&encoder, false, &Score::information)},
+                                   {"decoder_bits", over_seeds(&decoder, false, &Score::information)},
+                                   {"encoder_shuffled_bits", over_seeds(&encoder, true, &Score::information)},
+                                   {"decoder_shuffled_bits", over_seeds(&decoder, true, &Score::information)}}},
                      {"verdict", verdict},
                      {"effect_shown", headline.shown}});
   fmt::print("\n{}\nOutputs in {}\n", verdict, run.path().string());
