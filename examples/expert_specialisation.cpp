@@ -357,6 +357,7 @@ int main(int argc, char** argv) {
       options.name = fmt::format("encoder s{}", seed);
       encoder_curves.push_back(bp::pretrain_mlm(*model.module, bp::forward_of(*model.bert_masked_lm), corpus, options, generator));
       model.module->eval();
+      // The held-out text goes in unmasked for both models, so both route exactly the same tokens.
       auto forward = [&](const Tensor& ids, const Tensor& mask, nn::Taps* record) {
         model.bert_masked_lm->forward(ids, zeros(ids.shape(), kInt64), mask, record);
       };
