@@ -184,4 +184,78 @@ void bar_plot(const std::filesystem::path& png_path, const std::string& title, c
   render_png(png_path, data, script, "bar_plot");
 }
 
+void band_plot(const std::filesystem::path& png_path, const std::string& title, const std::string& xlabel,
+               const std::string& ylabel, const std::vector<BandSeries>& series, PlotOptions options) {
+  check_size(options, "band_plot");
+  if (series.empty()) throw Error("[band_plot] needs at least one series");
+  for (const BandSeries& one : series) {
+    if (one.x.empty()) throw Error(fmt::format("[band_plot] series '{}' has no points", one.title));
+    if (one.y.size() != one.x.size() || one.low.size() != one.x.size() || one.high.size() != one.x.size()) {
+      throw Error(fmt::format("[band_plot] series '{}' has {} x, {} y, {} low and {} high values; expected as many of each",
+                              one.title, one.x.size(), one.y.size(), one.low.size(), one.high.size()));
+    }
+  }
+  // One block per series, "x y low high" per line, blocks separated by two blank lines.
+  std::string data;
+  for (std::size_t s = 0; s < series.size(); ++s) {
+    data += fmt::format("{}# series {}: {}\n", s > 0 ? "\n\n" : "", s, series[s].title);
+    for (std::size_t i = 0; i < series[s].x.size(); ++i) {
+      data += fmt::format("{} {} {} {}\n", series[s].x[i], series[s].y[i], series[s].low[i], series[s].high[i]);
+    }
+  }
+  std::string script = script_preamble(png_path, title, xlabel, ylabel, options);
+  script += "set key outside right top\n";
+  std::string data_name = gnuplot_string(png_path.stem().string() + ".dat");
+  script += "plot ";
+  for (std::size_t s = 0; s < series.size(); ++s) {
+    // The band first, so its line is drawn over it; linecolor N gives band and line the same colour.
+    const char* style = series[s].x.size() <= 30 ? "linespoints pointtype 7 pointsize 0.8" : "lines";
+    script += fmt::format(
+        "{}{} index {} using 1:3:4 with filledcurves fillstyle transparent solid 0.2 noborder linecolor {} notitle, \\\n"
+        "     '' index {} using 1:2 with {} linewidth 2 linecolor {} title {}",
+        s > 0 ? ", \\\n     " : "", s > 0 ? "''" : data_name, s, s + 1, s, style, s + 1, gnuplot_string(series[s].title));
+  }
+  script += "\n";
+  render_png(png_path, data, script, "band_plot");
+}
+
+void heatmap_plot(const std::filesystem::path& png_path, const std::string& title,
+                  const std::vector<std::string>& row_labels, const std::vector<std::string>& column_labels,
+                  const std::vector<std::vector<double>>& values, double low, double high, PlotOptions options) {
+  check_size(options, "heatmap_plot");
+  if (row_labels.empty() || column_labels.empty()) throw Error("[heatmap_plot] needs at least one row and one column");
+  if (values.size() != row_labels.size()) {
+    throw Error(fmt::format("[heatmap_plot] got {} row labels but {} rows of values", row_labels.size(), values.size()));
+  }
+  for (std::size_t r = 0; r < values.size(); ++r) {
+    if (values[r].size() != column_labels.size()) {
+      throw Error(fmt::format("[heatmap_plot] row {} has {} values but there are {} column labels", r, values[r].size(),
+                              column_labels.size()));
+    }
+  }
+  if (!(low < high)) throw Error(fmt::format("[heatmap_plot] the colour range needs low < high, got [{}, {}]", low, high));
+  // One line per cell, "column row value", which gnuplot draws "with image" on the integer grid.
+  std::string data;
+  for (std::size_t r = 0; r < values.size(); ++r) {
+    for (std::size_t c = 0; c < values[r].size(); ++c) data += fmt::format("{} {} {}\n", c, r, values[r][c]);
+  }
+  auto tics = [](const std::vector<std::string>& labels) {
+    std::string list;
+    for (std::size_t i = 0; i < labels.size(); ++i) {
+      list += fmt::format("{}{} {}", i > 0 ? ", " : "", gnuplot_string(labels[i]), i);
+    }
+    return "(" + list + ")";
+  };
+  std::string script = script_preamble(png_path, title, "", "", options);
+  script += "unset grid\nunset key\nset xtics " + tics(column_labels) + " rotate by 30 right\n";
+  script += "set ytics " + tics(row_labels) + "\n";
+  script += fmt::format("set xrange [-0.5:{}]\nset yrange [{}:-0.5]\n", static_cast<double>(column_labels.size()) - 0.5,
+                        static_cast<double>(row_labels.size()) - 0.5);  // reversed: the first row on top
+  script += fmt::format("set cbrange [{}:{}]\nset palette defined (0 'white', 1 '#4C72B0')\n", low, high);
+  std::string data_name = gnuplot_string(png_path.stem().string() + ".dat");
+  script += fmt::format("plot {} using 1:2:3 with image, '' using 1:2:(sprintf('%.2f', $3)) with labels font ',8'\n",
+                        data_name);
+  render_png(png_path, data, script, "heatmap_plot");
+}
+
 }  // namespace moegrad::train

@@ -42,4 +42,23 @@ void line_plot(const std::filesystem::path& png_path, const std::string& title, 
 void bar_plot(const std::filesystem::path& png_path, const std::string& title, const std::vector<std::string>& labels,
               const std::vector<double>& values, const std::string& ylabel = "", PlotOptions options = {});
 
+// A line with a shaded band around it: the mean over seeds and its 95% interval, say. low[i] and
+// high[i] bound the band at x[i]; all four vectors have the same length.
+struct BandSeries {
+  std::string title;
+  std::vector<double> x, y, low, high;
+};
+
+// One line and one band per series, each band in its line's colour, half transparent; the legend
+// sits outside the plot, right of it, so it never covers a curve.
+void band_plot(const std::filesystem::path& png_path, const std::string& title, const std::string& xlabel,
+               const std::string& ylabel, const std::vector<BandSeries>& series, PlotOptions options = {});
+
+// A heat map: values[r][c] drawn as a cell coloured from white (at `low`) to blue (at `high`), its
+// number written inside, rows top to bottom in the given order. Give two maps meant to be compared
+// the same low and high.
+void heatmap_plot(const std::filesystem::path& png_path, const std::string& title,
+                  const std::vector<std::string>& row_labels, const std::vector<std::string>& column_labels,
+                  const std::vector<std::vector<double>>& values, double low, double high, PlotOptions options = {});
+
 }  // namespace moegrad::train
