@@ -13,6 +13,8 @@ papers=(
   "glam|Du et al. 2021, GLaM"
   "st_moe|Zoph et al. 2022, ST-MoE"
   "widenet|Xue et al. 2022, WideNet"
+  "expert_specialisation|Zoph et al. 2022, ST-MoE: what experts specialise in, encoder vs decoder"
+  "expert_count|Fedus et al. 2021 / Zoph et al. 2022: the number of experts at equal FLOPs per token"
   "hinton_kd|Hinton et al. 2015, knowledge distillation"
   "mobilebert|Sun et al. 2020, MobileBERT"
   "moebert|Zuo et al. 2022, MoEBERT"
