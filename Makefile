@@ -226,4 +226,7 @@ run-bench-cuda: $(BUILD)/bench/bench_cuda
 clean:
 	rm -rf build
 
--include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d)
+# Every object's header dependencies, examples and benches included (without theirs, a changed
+# header left an example linked from a stale object that disagreed with the library's layout).
+-include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(EXAMPLES:$(BUILD)/examples/%=$(BUILD)/obj/examples/%.d) \
+         $(BENCHES:$(BUILD)/bench/%=$(BUILD)/obj/bench/%.d)
