@@ -6,6 +6,7 @@
 //   train_step --export FILE        also writes the initial weights and the inputs (safetensors) for
 //                                   bench/torch_step.py, which then computes the same first loss
 //   train_step --gemm-roof          times raw cblas_sgemm on the config's matmuls instead (JSON line)
+//   train_step --config X --profile the profiler's table (tensor/profiler.h) of the timed steps
 // The step: zero_grad + AdamW step are the optimizer phase; forward ends at the loss.
 #include <cblas.h>
 #include <fmt/format.h>
@@ -31,6 +32,7 @@
 #include "bench/configs.h"
 #include "bench/timing.h"
 #include "nn/safetensors.h"
+#include "tensor/profiler.h"
 
 using namespace moegrad;
 using bench::median;
@@ -133,7 +135,7 @@ struct Options {
   std::string config = "all", jsonl = "build/bench.jsonl", export_path, commit = "unknown";
   int steps = 10, warmup = 1, threads = 2;
   bench::Shape4 shape;
-  bool serve = false, roof = false;
+  bool serve = false, roof = false, profile = false;
 };
 
 // Times one config here; prints a row and appends a JSON line.
@@ -148,12 +150,16 @@ int run_config(const Options& o) {
   std::vector<StepTimes> times;
   double first_loss = 0;
   for (int step = 0; step < o.warmup + o.steps; ++step) {
-    if (step == o.warmup) CALLGRIND_START_INSTRUMENTATION;
+    if (step == o.warmup) {
+      CALLGRIND_START_INSTRUMENTATION;
+      if (o.profile) profiler::enable();  // the timed steps only, as callgrind
+    }
     StepTimes t = run_step(w);
     if (step == 0) first_loss = t.loss;
     if (step >= o.warmup) times.push_back(t);
   }
   CALLGRIND_STOP_INSTRUMENTATION;
+  profiler::disable();
   auto med = [&](auto field) {
     std::vector<double> values;
     for (const StepTimes& t : times) values.push_back(field(t));
@@ -183,6 +189,7 @@ int run_config(const Options& o) {
   if (!o.jsonl.empty()) {
     std::ofstream(o.jsonl, std::ios::app) << line.dump() << "\n";
   }
+  if (o.profile) fmt::print("\n{} timed step(s) of {}:\n{}", o.steps, o.config, profiler::report());
   return 0;
 }
 
@@ -203,7 +210,13 @@ int main(int argc, char** argv) {
   app.add_option("--export", o.export_path, "write the initial weights and inputs here (safetensors)");
   app.add_flag("--serve", o.serve, "lockstep mode: one step per 'step' line on stdin (bench/compare.py)");
   app.add_flag("--gemm-roof", o.roof, "time raw cblas_sgemm on the config's matmuls and print one JSON line");
+  app.add_flag("--profile", o.profile,
+               "print the profiler's table (time and MB allocated per op and phase) of the timed steps");
   CLI11_PARSE(app, argc, argv);
+  if (o.profile && (o.config == "all" || o.serve || o.roof)) {
+    fmt::print(stderr, "train_step: --profile needs one --config and a timed run (not --serve or --gemm-roof)\n");
+    return 1;
+  }
   if (o.commit == "unknown" && std::getenv("MOEGRAD_COMMIT")) o.commit = std::getenv("MOEGRAD_COMMIT");
   omp_set_num_threads(o.threads);
   openblas_set_num_threads(o.threads);

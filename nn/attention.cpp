@@ -12,8 +12,25 @@
 namespace moegrad::nn {
 
 namespace {
-// -1e9 rather than -inf: a row whose keys are all masked then gets uniform weights, not NaN.
+// -1e9 rather than -inf: a row whose keys are all masked stays finite, not NaN (in float32 the -1e9
+// swamps any score below 32 in size, so such a row gets uniform weights).
 constexpr double kMasked = -1e9;
+
+// The additive mask of the scores, 0 to keep and -1e9 to mask: padded keys (B,1,1,T), the causal
+// mask (1,1,T,T), their sum (B,1,T,T), or undefined when there is neither.
+Tensor score_mask(const Tensor& padding_mask, bool causal, const Tensor& x) {
+  const std::int64_t batch = x.size(0), tokens = x.size(1);
+  Tensor mask;
+  if (padding_mask.defined()) {
+    Tensor padded_keys = eq(padding_mask.to(x.dtype()), scalar_like(x, 0.0));
+    mask = (padded_keys * kMasked).reshape({batch, 1, 1, tokens});
+  }
+  if (causal) {
+    Tensor future_keys = causal_mask(tokens, x.dtype(), x.device());
+    mask = mask.defined() ? mask + future_keys : future_keys;
+  }
+  return mask;
+}
 }  // namespace
 
 MultiHeadAttention::MultiHeadAttention(std::int64_t dim, std::int64_t heads, double dropout, Generator& generator)
@@ -51,16 +68,14 @@ Tensor MultiHeadAttention::forward(const Tensor& x, const Tensor& padding_mask, 
   record_tap(taps, "k", k);
   record_tap(taps, "v", v);
 
-  // scores (B,H,T,T) = q kᵀ / √Dh, then the masks
-  Tensor scores = matmul(q, transpose(k, -1, -2)) * (1.0 / std::sqrt(static_cast<double>(head_dim)));
-  if (padding_mask.defined()) {
-    Tensor padded_keys = eq(padding_mask.to(x.dtype()), scalar_like(x, 0.0)).reshape({batch, 1, 1, tokens});
-    scores = masked_fill(scores, padded_keys, kMasked);
-  }
-  if (causal) scores = scores + causal_mask(tokens, x.dtype(), x.device());
-  record_tap(taps, "scores", scores);
+  // scores (B,H,T,T) = q kᵀ / √Dh + mask, probs = their softmax over the keys; the scale, the mask
+  // and the softmax are one fused op (the tapped scores are computed only when a tap asks for them)
+  Tensor scores = matmul(q, transpose(k, -1, -2));
+  const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
+  Tensor mask = score_mask(padding_mask, causal, x);
+  record_tap(taps, "scores", [&] { return mask.defined() ? scores * scale + mask : scores * scale; });
 
-  Tensor probs = softmax(scores, -1);
+  Tensor probs = scaled_masked_softmax(scores, scale, mask);
   record_tap(taps, "probs", probs);
 
   // context (B,H,T,Dh) -> (B,T,H,Dh) -> (B,T,D), then the output projection

@@ -56,4 +56,10 @@ void record_tap(Taps* taps, const std::string& name, const Tensor& value) {
   if (taps->wants(full)) taps->put(full, value);
 }
 
+void record_tap(Taps* taps, const std::string& name, const std::function<Tensor()>& compute) {
+  if (!taps) return;
+  std::string full = taps->prefix() + name;
+  if (taps->wants(full)) taps->put(full, compute());
+}
+
 }  // namespace moegrad::nn

@@ -7,7 +7,7 @@
 // What the Transformer layers record (B batch, T tokens, D width, H heads, Dh = D/H):
 //   embeddings                    (B,T,D)  the encoder input
 //   layers.i.attention.q|k|v      (B,H,T,Dh)
-//   layers.i.attention.scores     (B,H,T,T) before softmax (masked entries hold -1e9)
+//   layers.i.attention.scores     (B,H,T,T) before softmax (masked entries: score - 1e9)
 //   layers.i.attention.probs      (B,H,T,T)
 //   layers.i.attention.context    (B,H,T,Dh)
 //   layers.i.attention_branch     (B,T,D)  attention output before its residual add
@@ -25,6 +25,7 @@
 //   Tensor loss = cross_entropy(...) + moe::total_aux_loss(record);
 #pragma once
 #include <any>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -90,5 +91,7 @@ class TapScope {
 
 // Records value under the current prefix + name when taps is non-null and wants it.
 void record_tap(Taps* taps, const std::string& name, const Tensor& value);
+// The same for a value the layer does not otherwise compute: compute() runs only when it is wanted.
+void record_tap(Taps* taps, const std::string& name, const std::function<Tensor()>& compute);
 
 }  // namespace moegrad::nn

@@ -87,6 +87,12 @@ class Backend {
   // Rows (R,C) of y = softmax(x) (log: y = log_softmax(x)) and of the gradient g:
   //   softmax: dx = y (g - Σ_c g y);  log_softmax: dx = g - exp(y) Σ_c g.
   virtual void softmax_backward(const Tensor& y, const Tensor& grad_out, Tensor& grad_in, bool log);
+  // Attention's softmax: rows of y = softmax(scale·x + mask) over the last axis. x contiguous; mask
+  // undefined or a view of x's shape and dtype with any strides (stride 0 on its broadcast axes).
+  // Backward: dx = scale · y (g - Σ_c g y); the mask is a constant and needs no gradient.
+  virtual void scaled_masked_softmax(const Tensor& x, double scale, const Tensor& mask, Tensor& out);
+  virtual void scaled_masked_softmax_backward(const Tensor& y, const Tensor& grad_out, double scale,
+                                              Tensor& grad_in);
   // logits (N,C), target (N) int64, labels already checked by the op. losses (N) =
   // logsumexp(logits_n) - logits_n[target_n], 0 where target_n == ignore_index; log_sum_exp (N)
   // is saved for the backward.

@@ -119,6 +119,10 @@ Tensor grouped_matmul(const Tensor& x, const Tensor& w, const Tensor& group_offs
 // ---------------- softmax family (tensor/ops/softmax.cpp) ----------------
 Tensor softmax(const Tensor& x, std::int64_t axis = -1);
 Tensor log_softmax(const Tensor& x, std::int64_t axis = -1);
+// Attention's softmax over the last axis: softmax(scale·x + mask), one fused row kernel each way.
+// mask (optional) is additive, 0 to keep a key and a large negative number (-1e9) to mask it,
+// broadcast to x's shape, and a constant: a mask that requires grad is refused.
+Tensor scaled_masked_softmax(const Tensor& x, double scale, const Tensor& mask = Tensor());
 
 // ---------------- normalisation (tensor/ops/layer_norm.cpp) ----------------
 // Normalises over the last axis; weight and bias (C) may be undefined. One fused kernel each way.

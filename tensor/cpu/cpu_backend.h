@@ -35,6 +35,8 @@ class CpuBackend : public Backend {
                            const Tensor& rstd, Tensor& grad_x, Tensor& grad_weight, Tensor& grad_bias) override;
   void unary_backward(UnaryOp op, const Tensor& x, const Tensor& grad_out, Tensor& grad_in) override;
   void softmax_backward(const Tensor& y, const Tensor& grad_out, Tensor& grad_in, bool log) override;
+  void scaled_masked_softmax(const Tensor& x, double scale, const Tensor& mask, Tensor& out) override;
+  void scaled_masked_softmax_backward(const Tensor& y, const Tensor& grad_out, double scale, Tensor& grad_in) override;
   void cross_entropy_forward(const Tensor& logits, const Tensor& target, std::int64_t ignore_index, Tensor& losses,
                              Tensor& log_sum_exp) override;
   void cross_entropy_backward(const Tensor& logits, const Tensor& target, std::int64_t ignore_index,

@@ -12,6 +12,12 @@
 // The backward kernels are one pass over each row too (tensor/cpu/row_math.h has the row sums):
 //   softmax:     dx = y (g - Σ_c g y)
 //   log_softmax: dx = g - exp(y) Σ_c g
+//
+// Attention's scaled_masked_softmax is the same row softmax of z = scale·x + mask, each z_j formed
+// as the composed ops form it (x_j·scale rounded, then + mask_j rounded), so the fused kernel gives
+// the bits of scale, add and softmax run one after another, with one read of x instead of five
+// passes and two (B,H,T,T) temporaries. Its backward is scale · y (g - Σ_c g y), rounded as the
+// softmax backward followed by the multiply.
 #include <algorithm>
 #include <cmath>
 
@@ -43,6 +49,23 @@ void softmax_row(const T* x, T* out, std::int64_t columns, bool log) {
   }
 }
 
+// z = scale·x + mask along one row (mask_step 0 broadcasts one value; mask null: no mask), then
+// the row softmax of z into out.
+template <class T>
+void scaled_masked_softmax_row(const T* x, T scale, const T* mask, std::int64_t mask_step, T* out,
+                               std::int64_t columns) {
+  // scale and mask into `out`, which then holds z
+  if (mask == nullptr) {
+    for (std::int64_t j = 0; j < columns; ++j) out[j] = x[j] * scale;
+  } else {
+    for (std::int64_t j = 0; j < columns; ++j) {
+      T scaled = x[j] * scale;
+      out[j] = scaled + mask[j * mask_step];
+    }
+  }
+  softmax_row<T>(out, out, columns, false);  // reads each z_j before it overwrites it
+}
+
 template <class T>
 void softmax_backward_row(const T* y, const T* g, T* grad, std::int64_t columns, bool log) {
   if (log) {
@@ -52,6 +75,17 @@ void softmax_backward_row(const T* y, const T* g, T* grad, std::int64_t columns,
     T dot = static_cast<T>(lane_dot(g, y, columns));
     for (std::int64_t j = 0; j < columns; ++j) grad[j] = y[j] * (g[j] - dot);
   }
+}
+
+// Where row `row` of a view with `shape` starts, given the view's strides: the row number split
+// into indices over the leading axes (all but the last).
+std::int64_t row_offset(std::int64_t row, const Shape& shape, const Strides& strides) {
+  std::int64_t offset = 0;
+  for (std::int64_t axis = static_cast<std::int64_t>(shape.size()) - 2; axis >= 0; --axis) {
+    offset += (row % shape[axis]) * strides[axis];
+    row /= shape[axis];
+  }
+  return offset;
 }
 
 // body(rows_begin, rows_end) over the R rows of C columns, parallel when the rows are many.
@@ -88,6 +122,47 @@ void CpuBackend::softmax_backward(const Tensor& y, const Tensor& grad_out, Tenso
     for_rows(rows, columns, [&](std::int64_t begin, std::int64_t end) {
       for (std::int64_t r = begin; r < end; ++r) {
         softmax_backward_row<T>(out + r * columns, g + r * columns, result + r * columns, columns, log);
+      }
+    });
+  });
+}
+
+void CpuBackend::scaled_masked_softmax(const Tensor& x, double scale, const Tensor& mask, Tensor& out) {
+  if (x.numel() == 0) return;
+  std::int64_t columns = x.shape().back();
+  std::int64_t rows = x.numel() / columns;
+  dispatch_floating(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* in = x.data<T>();
+    const T* mask_data = mask.defined() ? mask.data<T>() : nullptr;
+    const std::int64_t mask_step = mask.defined() ? mask.strides().back() : 0;
+    T* result = out.data<T>();
+    for_rows(rows, columns, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t r = begin; r < end; ++r) {
+        const T* mask_row = mask_data ? mask_data + row_offset(r, mask.shape(), mask.strides()) : nullptr;
+        scaled_masked_softmax_row<T>(in + r * columns, static_cast<T>(scale), mask_row, mask_step,
+                                     result + r * columns, columns);
+      }
+    });
+  });
+}
+
+void CpuBackend::scaled_masked_softmax_backward(const Tensor& y, const Tensor& grad_out, double scale,
+                                                Tensor& grad_in) {
+  if (y.numel() == 0) return;
+  std::int64_t columns = y.shape().back();
+  std::int64_t rows = y.numel() / columns;
+  dispatch_floating(y.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* out = y.data<T>();
+    const T* g = grad_out.data<T>();
+    T* result = grad_in.data<T>();
+    const T factor = static_cast<T>(scale);
+    for_rows(rows, columns, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t r = begin; r < end; ++r) {
+        T* row = result + r * columns;
+        softmax_backward_row<T>(out + r * columns, g + r * columns, row, columns, false);
+        for (std::int64_t j = 0; j < columns; ++j) row[j] *= factor;
       }
     });
   });

@@ -39,6 +39,18 @@ void Backend::softmax_backward(const Tensor& y, const Tensor& grad_out, Tensor& 
   write_into(*this, result, grad_in);
 }
 
+void Backend::scaled_masked_softmax(const Tensor& x, double scale, const Tensor& mask, Tensor& out) {
+  NoGradGuard no_grad;
+  Tensor scores = x * scale;
+  if (mask.defined()) scores = scores + mask;
+  write_into(*this, moegrad::softmax(scores, -1), out);
+}
+
+void Backend::scaled_masked_softmax_backward(const Tensor& y, const Tensor& grad_out, double scale, Tensor& grad_in) {
+  NoGradGuard no_grad;
+  write_into(*this, y * (grad_out - sum(grad_out * y, {-1}, true)) * scale, grad_in);
+}
+
 void Backend::cross_entropy_forward(const Tensor& logits, const Tensor& target, std::int64_t ignore_index,
                                     Tensor& losses, Tensor& log_sum_exp) {
   NoGradGuard no_grad;

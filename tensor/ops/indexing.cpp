@@ -57,14 +57,30 @@ Tensor fresh_copy(const Tensor& x) {
   return out;
 }
 
+// The backward of gather and index_select: zeros of x's shape with g added at the places read,
+// added by the kernel straight into the one zeroed buffer. (The public scatter_add / index_add
+// would first copy that buffer, a second full-size pass: for an embedding table, a second
+// (V,D) buffer per backward.) The index was checked by the forward.
+Tensor gradient_of_gather(const Shape& input_shape, std::int64_t axis, const Tensor& index, const Tensor& g) {
+  Tensor grad = zeros(input_shape, g.dtype(), g.device());
+  backend_for(g.device()).scatter_add(grad, axis, index, g.contiguous());
+  return grad;
+}
+
+Tensor gradient_of_index_select(const Shape& input_shape, std::int64_t axis, const Tensor& index, const Tensor& g) {
+  Tensor grad = zeros(input_shape, g.dtype(), g.device());
+  backend_for(g.device()).index_add(grad, axis, index, g.contiguous());
+  return grad;
+}
+
 // index_select without the checks, for embedding (which checks its ids under its own name).
 Tensor select_slices(const Tensor& x, std::int64_t axis, const Tensor& index) {
   Tensor out = Tensor::empty(with_axis_length(x.shape(), axis, index.numel()), x.dtype(), x.device());
-  backend_for(x.device()).index_select(x.detach().contiguous(), axis, index.detach().contiguous(), out);
+  Tensor saved_index = index.detach().contiguous();
+  backend_for(x.device()).index_select(x.detach().contiguous(), axis, saved_index, out);
   Shape input_shape = x.shape();
-  Tensor saved_index = index.detach();
   return record("index_select", out, {x}, [input_shape, axis, saved_index](const Tensor& g) {
-    return std::vector<Tensor>{index_add(zeros(input_shape, g.dtype(), g.device()), axis, saved_index, g)};
+    return std::vector<Tensor>{gradient_of_index_select(input_shape, axis, saved_index, g)};
   });
 }
 
@@ -75,11 +91,11 @@ Tensor gather(const Tensor& x, std::int64_t axis, const Tensor& index) {
   std::int64_t a = check_indexing("gather", x, axis, index);
   check_index_fits("gather", x, a, index);
   Tensor out = Tensor::empty(index.shape(), x.dtype(), x.device());
-  backend_for(x.device()).gather(x.detach().contiguous(), a, index.detach().contiguous(), out);
+  Tensor saved_index = index.detach().contiguous();
+  backend_for(x.device()).gather(x.detach().contiguous(), a, saved_index, out);
   Shape input_shape = x.shape();
-  Tensor saved_index = index.detach();
   return record("gather", out, {x}, [input_shape, a, saved_index](const Tensor& g) {
-    return std::vector<Tensor>{scatter_add(zeros(input_shape, g.dtype(), g.device()), a, saved_index, g)};
+    return std::vector<Tensor>{gradient_of_gather(input_shape, a, saved_index, g)};
   });
 }
 

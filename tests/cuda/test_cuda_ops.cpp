@@ -149,6 +149,14 @@ TEST_CASE("cuda: softmax, log_softmax and layer_norm match the CPU" * kGpu) {
       unary_case("softmax wide rows", {2, 3000}, [](const Tensor& x) { return softmax(x); }),
       unary_case("log_softmax", {4, 16}, [](const Tensor& x) { return log_softmax(x * 5.0); }),
       unary_case("log_softmax float32", {4, 16}, [](const Tensor& x) { return log_softmax(x.to(kFloat32)); }),
+      // the base Backend's composed scale + mask + softmax (no CUDA kernel of its own yet)
+      unary_case("scaled_masked_softmax, a mask per score", {2, 3, 4, 4},
+                 [](const Tensor& x) { return scaled_masked_softmax(x, 0.5, gt(x.detach(), scalar_like(x, 0.6)) * -1e9); }),
+      unary_case("scaled_masked_softmax, a (B,1,1,T) mask", {2, 3, 4, 4},
+                 [](const Tensor& x) {
+                   Tensor keys = narrow(narrow(x.detach(), 1, 0, 1), 2, 0, 1);  // (2,1,1,4)
+                   return scaled_masked_softmax(x, 2.0, gt(keys, scalar_like(x, 0.3)) * -1e9);
+                 }),
       {"layer_norm",
        [] { return std::vector<Tensor>{leaf({6, 10}, 1, -3, 5), leaf({10}, 2), leaf({10}, 3)}; },
        [](const std::vector<Tensor>& v) { return layer_norm(v[0], v[1], v[2]); }},

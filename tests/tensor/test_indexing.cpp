@@ -195,3 +195,16 @@ TEST_CASE("indexing ops refuse an index or src of the wrong shape") {
   CHECK_THROWS_WITH_AS(gather(scalar(1.0), 0, ints({0}, {1})),
                        doctest::Contains("[gather] expects a tensor with at least one axis"), ShapeError);
 }
+
+TEST_CASE("index_select and gather backward add a non-contiguous upstream gradient into one zeroed buffer") {
+  // y = index_select(x, 0, [3, 1, 3])ᵀ with upstream [[1,2,3],[4,5,6]]: the rule sees gᵀ (a view);
+  // row 3 gets its two slices' gradients summed, [1+3, 4+6], row 1 gets [2, 5], rows 0 and 2 stay 0.
+  Tensor x = zeros({4, 2}).requires_grad_();
+  transpose(index_select(x, 0, ints({3, 1, 3})), 0, 1).backward(from_vector(std::vector<float>{1, 2, 3, 4, 5, 6}, {2, 3}));
+  check_close(x.grad(), {0, 0, 2, 5, 0, 0, 4, 10}, 0.0);
+  // gather along axis 1 with index [[2,2],[0,1]], upstream gᵀ of [[1,2],[3,4]]: x[0][2] gets 1 + 3,
+  // x[1][0] gets 2 and x[1][1] gets 4
+  Tensor table = zeros({2, 3}).requires_grad_();
+  transpose(gather(table, 1, ints({2, 2, 0, 1}, {2, 2})), 0, 1).backward(from_vector(std::vector<float>{1, 2, 3, 4}, {2, 2}));
+  check_close(table.grad(), {0, 0, 4, 2, 4, 0}, 0.0);
+}
