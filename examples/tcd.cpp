@@ -167,16 +167,15 @@ class ScoreCache {
   json scores_ = json::object();
 };
 
-// Series of the mean and mean ± 1 sd over seeds: the plot's error band.
-std::vector<train::Series> band(const std::string& title, const std::vector<double>& x,
-                                const std::vector<std::vector<double>>& per_x) {
-  train::Series mean{title, x, {}}, low{title + " -1 sd", x, {}}, high{title + " +1 sd", x, {}};
+// The mean over seeds, with mean ± 1 sd as its shaded band.
+train::Series band(const std::string& title, const std::vector<double>& x, const std::vector<std::vector<double>>& per_x) {
+  train::Series series{title, x, {}};
   for (const auto& values : per_x) {
-    mean.y.push_back(100.0 * bp::mean_of(values));
-    low.y.push_back(100.0 * (bp::mean_of(values) - bp::std_of(values)));
-    high.y.push_back(100.0 * (bp::mean_of(values) + bp::std_of(values)));
+    series.y.push_back(100.0 * bp::mean_of(values));
+    series.low.push_back(100.0 * (bp::mean_of(values) - bp::std_of(values)));
+    series.high.push_back(100.0 * (bp::mean_of(values) + bp::std_of(values)));
   }
-  return {mean, low, high};
+  return series;
 }
 
 std::vector<double> as_doubles(const json& values) { return values.get<std::vector<double>>(); }
@@ -419,7 +418,7 @@ int run_tcd(int argc, char** argv) {
       }
     }
     trend_json[name] = {{"steps", steps}, {"test_accuracy", scores}};
-    for (auto& series : band(name, steps, scores)) trend_series.push_back(series);
+    trend_series.push_back(band(name, steps, scores));
   }
 
   // ---- 6. tables, comparisons, plots, summary
