@@ -7,6 +7,7 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "tensor/cpu/cpu_backend.h"
 #include "tensor/errors.h"
 #include "tensor/profiler.h"
 
@@ -70,7 +71,7 @@ void print_profile(const ExampleFlags& flags) {
 
 void use_threads(int threads) {
   if (threads < 0) throw Error(fmt::format("[use_threads] thread count must be >= 0, got {}", threads));
-  if (threads > 0) omp_set_num_threads(threads);
+  if (threads > 0) set_cpu_threads(threads);
 }
 
 }  // namespace moegrad::train

@@ -61,7 +61,7 @@ void add_example_flags(CLI::App& app, ExampleFlags& flags);
 // With --profile, prints the profiler's table (op, phase, calls, time, MB allocated).
 void print_profile(const ExampleFlags& flags);
 
-// Sets the OpenMP thread count the CPU kernels use; 0 leaves it as it is.
+// Sets the CPU thread count, OpenMP's and OpenBLAS's pools alike; 0 leaves them as they are.
 void use_threads(int threads);
 
 }  // namespace moegrad::train

@@ -53,4 +53,9 @@ class CpuBackend : public Backend {
 
 CpuBackend& cpu_backend();
 
+// Both CPU thread pools at once: OpenMP's (elementwise kernels, reductions) and OpenBLAS's (GEMMs).
+// Setting only OpenMP's left OpenBLAS on every core, and its idle workers spin in sched_yield
+// between GEMMs: a --threads 1 run then spent as much time in the kernel as in user code.
+void set_cpu_threads(int threads);
+
 }  // namespace moegrad

@@ -1,6 +1,8 @@
 // The run folder (runs/<example>/ by default), summary.json, and the flags every example shares.
 
 #include <CLI/CLI.hpp>
+#include <cblas.h>
+#include <omp.h>
 #include <fstream>
 
 #include "tests/helpers.h"
@@ -106,4 +108,19 @@ TEST_CASE("a negative thread count is rejected") {
   add_example_flags(app, flags);
   CHECK_THROWS_AS(parse(app, {"--threads", "-1"}), CLI::ParseError);
   CHECK_THROWS_WITH_AS(use_threads(-1), doctest::Contains("[use_threads] thread count must be >= 0, got -1"), Error);
+}
+
+TEST_CASE("use_threads sets OpenBLAS's pool as well as OpenMP's, and 0 leaves both as they are") {
+  const int omp_before = omp_get_max_threads(), blas_before = openblas_get_num_threads();
+  use_threads(1);
+  CHECK(omp_get_max_threads() == 1);
+  CHECK(openblas_get_num_threads() == 1);  // an idle pool of more would spin in sched_yield
+  use_threads(0);
+  CHECK(omp_get_max_threads() == 1);
+  CHECK(openblas_get_num_threads() == 1);
+  use_threads(3);
+  CHECK(omp_get_max_threads() == 3);
+  CHECK(openblas_get_num_threads() == 3);
+  omp_set_num_threads(omp_before);
+  openblas_set_num_threads(blas_before);
 }
