@@ -29,23 +29,6 @@ using json = nlohmann::ordered_json;
 
 namespace {
 
-// Training FLOPs per token of a GPT whose every FFN is a top-1 MoE layer with `experts` experts of
-// width H (experts = 1: the dense FFN). Multiply-adds per token and layer: Q, K, V and the output
-// projection (4·D²), QKᵀ and the weighted sum of V over the T positions (2·T·D, causal masking not
-// subtracted), the FFN or the one expert a token uses (2·D·H), the router (D·E, MoE only); then the
-// tied output layer (D·V). Each multiply-add is 2 FLOPs, as Kaplan et al. (2020, Table 1) count, and
-// a training step costs 3 forwards (the backward runs two matmuls per forward matmul). Biases, norms,
-// softmax and GELU are left out. `expert_share` scales the expert matmuls: 1 − the share of tokens
-// dropped (moegrad's grouped matmul runs no padding, so dropped tokens cost nothing).
-double training_flops_per_token(const nn::GptConfig& model, std::int64_t experts, double expert_share = 1.0) {
-  double d = static_cast<double>(model.dim), t = static_cast<double>(model.max_positions);
-  double h = static_cast<double>(model.ffn_hidden), v = static_cast<double>(model.vocab_size);
-  double router = experts > 1 ? d * static_cast<double>(experts) : 0.0;
-  double per_layer = 4.0 * d * d + 2.0 * t * d + expert_share * 2.0 * d * h + router;
-  double forward = 2.0 * (static_cast<double>(model.layers) * per_layer + d * v);
-  return 3.0 * forward;
-}
-
 // The runs of one E: one per seed, in seed order (seed s of every E starts from the same data order).
 struct Sweep {
   std::int64_t experts = 1;
@@ -153,7 +136,10 @@ int main(int argc, char** argv) {
         return std::make_shared<moe::SwitchRouter>(router, init);
       };
       sweep.runs.push_back(examples::train_lm(experiment, corpus));
-      sweep.flops_per_token += training_flops_per_token(model, sweep.experts, 1.0 - sweep.runs.back().dropped_fraction) /
+      // moe/flops counts each step from its routing record (capacity padding included), as the
+      // other MoE examples do; per token over the training tokens up to the last evaluation.
+      const examples::LmResult& last = sweep.runs.back();
+      sweep.flops_per_token += last.eval_flops.back() / (last.eval_steps.back() * static_cast<double>(batch * context)) /
                                static_cast<double>(seeds);
     }
   }
@@ -228,7 +214,11 @@ int main(int argc, char** argv) {
     const std::vector<double>& steps_at = sweep.runs.front().eval_steps;
     by_step.push_back(train::seed_band(label_of(sweep.experts), steps_at, curves));
     std::vector<double> flops;
-    for (double step : steps_at) flops.push_back(step * static_cast<double>(batch * context) * sweep.flops_per_token);
+    for (std::size_t i = 0; i < steps_at.size(); ++i) {
+      double sum = 0.0;
+      for (const auto& r : sweep.runs) sum += r.eval_flops[i];
+      flops.push_back(sum / static_cast<double>(sweep.runs.size()));
+    }
     by_flops.push_back(train::seed_band(label_of(sweep.experts), flops, curves));
     log_experts.push_back(std::log2(static_cast<double>(sweep.experts)));
     for (std::size_t s = 0; s < sweep.runs.size(); ++s) {
