@@ -102,7 +102,7 @@ class HeaderReader {
       throw DTypeError(fmt::format("[load_safetensors] {}: tensor '{}' has dtype {}, {}", where_, name, excerpt(value), why));
     };
     if (!dtype) refuse("which is not a safetensors dtype");
-    if (!dtype->loads_as) refuse("which moegrad cannot load without losing values (it has F32, F64 and I64)");
+    if (!dtype->loads_as) refuse("which moegrad cannot load without losing values (it has F32, F64, BF16 and I64)");
     if (!dtype->exact_match && !options_.convert_dtypes) {
       refuse(fmt::format("which moegrad holds as {}: load with LoadOptions{{.convert_dtypes = true}} to convert it",
                          dtype_name(*dtype->loads_as)));

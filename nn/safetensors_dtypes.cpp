@@ -16,7 +16,7 @@ const std::array<FileDType, 15> kFileDTypes = {{
     {"F64", 8, DType::Float64, true},
     {"I64", 8, DType::Int64, true},
     {"F16", 2, DType::Float32, false},
-    {"BF16", 2, DType::Float32, false},
+    {"BF16", 2, DType::BFloat16, true},
     {"BOOL", 1, DType::Int64, false},
     {"U8", 1, DType::Int64, false},
     {"I8", 1, DType::Int64, false},
@@ -39,9 +39,6 @@ float half_to_float(std::uint16_t bits) {
   if (exponent == 31) return mantissa == 0 ? sign * INFINITY : NAN;
   return sign * std::ldexp(static_cast<float>(mantissa | 0x400), exponent - 25);
 }
-
-// bfloat16 is the top half of a float32.
-float bfloat16_to_float(std::uint16_t bits) { return std::bit_cast<float>(static_cast<std::uint32_t>(bits) << 16); }
 
 template <class Source, class Target, class Convert>
 void convert_each(const char* source, std::int64_t count, void* target, Convert convert) {
@@ -72,6 +69,7 @@ const char* file_dtype_name(DType dtype) {
     case DType::Float32: return "F32";
     case DType::Float64: return "F64";
     case DType::Int64: return "I64";
+    case DType::BFloat16: return "BF16";
   }
   return "?";
 }
@@ -82,8 +80,6 @@ void convert_elements(const FileDType& from, const char* source, std::int64_t co
     std::memcpy(target, source, static_cast<std::size_t>(count) * from.element_bytes);
   } else if (name == "F16") {
     convert_each<std::uint16_t, float>(source, count, target, half_to_float);
-  } else if (name == "BF16") {
-    convert_each<std::uint16_t, float>(source, count, target, bfloat16_to_float);
   } else if (name == "BOOL") {
     convert_each<std::uint8_t, std::int64_t>(source, count, target, [](std::uint8_t v) { return v != 0 ? 1 : 0; });
   } else if (name == "U8") {

@@ -1,7 +1,7 @@
-// The dtypes a safetensors file may name, and how each becomes one of moegrad's three. F32, F64
-// and I64 are moegrad's own and load as they are. The others load only when the caller opts in
+// The dtypes a safetensors file may name, and how each becomes one of moegrad's four. F32, F64,
+// BF16 and I64 are moegrad's own and load as they are. The others load only when the caller opts in
 // (LoadOptions::convert_dtypes), because the tensor comes back in another dtype than the file's:
-//   F16, BF16                      -> float32 (exact: every half and bfloat16 value is a float)
+//   F16                            -> float32 (exact: every half value is a float)
 //   BOOL, U8, I8, I16, U16, I32, U32 -> int64 (exact)
 // U64 (values past INT64_MAX) and the 8-bit floats have no lossless moegrad dtype: an error.
 #pragma once
@@ -24,7 +24,7 @@ struct FileDType {
 // A dtype of the safetensors format, known or not to moegrad; nothing for a name the format lacks.
 std::optional<FileDType> file_dtype(const std::string& name);
 
-// The safetensors name of a moegrad dtype: "F32", "F64", "I64".
+// The safetensors name of a moegrad dtype: "F32", "F64", "BF16", "I64".
 const char* file_dtype_name(DType dtype);
 
 // Converts `count` little-endian elements of `from` at `source` into `target` (contiguous, of

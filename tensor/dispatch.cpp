@@ -1,5 +1,6 @@
 // backend_for: the single switch from a device to the kernels that run on it.
 #include "tensor/backend.h"
+#include "tensor/bfloat16_compute.h"
 #include "tensor/cpu/cpu_backend.h"
 #include "tensor/profiler.h"
 
@@ -9,7 +10,11 @@ Backend& cuda_backend(int index);  // cuda/cuda_backend.cu, or cuda/no_cuda.cpp 
 
 Backend& backend_for(Device device) {
   profiler::kernel_called();  // starts the profiler's clock for the op about to run
-  if (device.is_cpu()) return cpu_backend();
+  // bfloat16 tensors compute through BFloat16Compute (float32 kernels, rounded outputs); calls
+  // without bfloat16 tensors pass straight through it. CUDA has no bfloat16 path yet: there a
+  // bfloat16 tensor reaches dispatch_dtype, which says so.
+  static BFloat16Compute cpu_with_bfloat16(cpu_backend());
+  if (device.is_cpu()) return cpu_with_bfloat16;
   return cuda_backend(device.index);
 }
 

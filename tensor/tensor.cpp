@@ -73,7 +73,7 @@ template <class T>
 std::vector<T> Tensor::to_vector() const {
   Tensor host = host_contiguous(*this);
   std::vector<T> values(static_cast<std::size_t>(host.numel()));
-  dispatch_dtype(host.dtype(), [&](auto tag) {
+  dispatch_storage_dtype(host.dtype(), [&](auto tag) {
     using Source = decltype(tag);
     const Source* source = host.data<Source>();
     for (std::size_t i = 0; i < values.size(); ++i) values[i] = static_cast<T>(source[i]);

@@ -116,8 +116,10 @@ void map_binary(const Tensor& a, const Tensor& b, Tensor& out, F f) {
 
 }  // namespace
 
+// fill and copy move values without computing on them, so they are the kernels that read and
+// write bfloat16 natively (static_cast rounds to nearest-even into bfloat16, exactly out of it).
 void CpuBackend::fill(Tensor& out, double value) {
-  dispatch_dtype(out.dtype(), [&](auto tag) {
+  dispatch_storage_dtype(out.dtype(), [&](auto tag) {
     using T = decltype(tag);
     T* data = out.data<T>();
     const T v = static_cast<T>(value);
@@ -129,9 +131,9 @@ void CpuBackend::fill(Tensor& out, double value) {
 }
 
 void CpuBackend::copy(const Tensor& src, Tensor& dst) {
-  dispatch_dtype(src.dtype(), [&](auto source_tag) {
+  dispatch_storage_dtype(src.dtype(), [&](auto source_tag) {
     using Source = decltype(source_tag);
-    dispatch_dtype(dst.dtype(), [&](auto target_tag) {
+    dispatch_storage_dtype(dst.dtype(), [&](auto target_tag) {
       using Target = decltype(target_tag);
       const Source* in = src.data<Source>();
       Target* out = dst.data<Target>();

@@ -30,7 +30,7 @@ inline void check_same_device(const char* op, const Tensor& a, const Tensor& b) 
 
 inline void check_floating(const char* op, const Tensor& t) {
   if (!is_floating(t.dtype())) {
-    throw DTypeError(fmt::format("[{}] expects a floating tensor (float32 or float64), got {}", op, describe(t)));
+    throw DTypeError(fmt::format("[{}] expects a floating tensor (float32, float64 or bfloat16), got {}", op, describe(t)));
   }
 }
 

@@ -160,7 +160,7 @@ TEST_CASE("a header that is not a JSON object, or whose entries are malformed, i
 TEST_CASE("a dtype moegrad cannot load, or not a dtype at all, is a DTypeError naming the tensor") {
   check_rejected<DTypeError>(
       file_with_header(R"({"w": {"dtype": "F8_E4M3", "shape": [2], "data_offsets": [0, 2]}})", "ab"),
-      "tensor 'w' has dtype \"F8_E4M3\", which moegrad cannot load without losing values (it has F32, F64 and I64)");
+      "tensor 'w' has dtype \"F8_E4M3\", which moegrad cannot load without losing values (it has F32, F64, BF16 and I64)");
   check_rejected<DTypeError>(file_with_header(R"({"w": {"dtype": "F33", "shape": [1], "data_offsets": [0, 4]}})", "abcd"),
                              "tensor 'w' has dtype \"F33\", which is not a safetensors dtype");
 }
