@@ -42,10 +42,11 @@ GShardRouter::GShardRouter(const GShardRouterConfig& config, Generator& generato
 RoutingDecision GShardRouter::route(const Tensor& x, Generator& generator, const TokenContext& context,
                                  const RandomDraws& draws) {
   detail::check_router_input("GShardRouter", x, config.dim, context);
+  const DType dtype = detail::router_dtype(x, config.precision);
   if (!config.random_second_choice) {  // plain top-2: u = −1 passes 2·g2 > u for every gate, even an underflowed 0
-    return route_with_uniform(x, full({x.size(0)}, -1.0, detail::router_dtype(x), x.device()), context);
+    return route_with_uniform(x, full({x.size(0)}, -1.0, dtype, x.device()), context);
   }
-  Tensor u = draws.uniform.defined() ? draws.uniform : rand({x.size(0)}, generator, detail::router_dtype(x), x.device());
+  Tensor u = draws.uniform.defined() ? draws.uniform : rand({x.size(0)}, generator, dtype, x.device());
   return route_with_uniform(x, u, context);
 }
 
@@ -57,7 +58,7 @@ RoutingDecision GShardRouter::route_with_uniform(const Tensor& x, const Tensor& 
     throw ShapeError(fmt::format("[GShardRouter] uniform draws must be ({}), got {}", tokens,
                                  uniform_draws.defined() ? shape_str(uniform_draws.shape()) : std::string("undefined")));
   }
-  DType dtype = detail::router_dtype(x);
+  DType dtype = detail::router_dtype(x, config.precision);
   Tensor logits = matmul(x.to(dtype), gate_weight.to(dtype));
   return gshard_route_from_logits(logits, uniform_draws, detail::token_mask_or_ones(context, tokens, dtype, x.device()),
                                   config.aux_loss_weight);

@@ -13,6 +13,8 @@ struct GShardRouterConfig {
   // false: plain top-2, every token sent to both its experts (no 2·g2 > u test, no draws made);
   // the gates are still renormalised over the two and first choices still placed first.
   bool random_second_choice = true;
+  // Float32 is ST-MoE's selective precision (the default); BFloat16 runs the router in bfloat16.
+  RouterPrecision precision = RouterPrecision::Float32;
 };
 
 // Algorithm 1 from gating logits (T,E) on: softmax, top-2 normalised by g1 + g2, the random test

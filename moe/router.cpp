@@ -8,7 +8,10 @@
 
 namespace moegrad::moe::detail {
 
-DType router_dtype(const Tensor& x) { return x.dtype() == kFloat64 ? kFloat64 : kFloat32; }
+DType router_dtype(const Tensor& x, RouterPrecision precision) {
+  if (precision == RouterPrecision::BFloat16) return kBFloat16;
+  return x.dtype() == kFloat64 ? kFloat64 : kFloat32;
+}
 
 void check_router_input(const char* op, const Tensor& x, std::int64_t dim, const TokenContext& context) {
   if (!x.defined() || x.dim() != 2 || x.size(1) != dim || !is_floating(x.dtype())) {

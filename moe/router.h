@@ -48,10 +48,17 @@ class Router : public nn::Module {
   virtual std::int64_t num_experts() const = 0;
 };
 
+// The precision a router computes its logits, softmax, top-k and losses in. ST-MoE (Zoph et al.
+// 2022, §3 "selective precision") keeps the router in float32 even when the model runs in
+// bfloat16: round-off in the exponentials of a bfloat16 softmax is what makes their large models
+// diverge. BFloat16 exists to show that: the router's input and weight are cast to bfloat16.
+enum class RouterPrecision { Float32, BFloat16 };
+
 // Helpers the routers share (moe/router.cpp).
 namespace detail {
-// The dtype router math runs in: float32, or float64 when x is float64 (never lower than x).
-DType router_dtype(const Tensor& x);
+// The dtype router math runs in. Float32: float32, or float64 when x is float64 (never lower than
+// x, ST-MoE's selective precision). BFloat16: bfloat16 whatever x is.
+DType router_dtype(const Tensor& x, RouterPrecision precision = RouterPrecision::Float32);
 // Throws ShapeError naming `op` unless x is (T, dim) and the context's tensors are (T).
 void check_router_input(const char* op, const Tensor& x, std::int64_t dim, const TokenContext& context);
 // The context's token mask as a (T) float tensor of `dtype` on `device` (all ones when undefined).
