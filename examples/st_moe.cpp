@@ -9,8 +9,9 @@
 //      with expert dropout 0.4. ST-MoE: freezing the MoE ≈ training everything; freezing the rest is worse.
 // Every claim is a paired difference over seeds (each seed its own pre-training in (b)) with its 95%
 // interval, in summary.json "comparisons"; "shown" only when the interval excludes 0.
-// Not here yet: a bfloat16 router, where ST-MoE's instability (round-off in the router's
-// exponentials) would appear; everything runs in float32.
+// Not here yet: a part comparing a bfloat16 router (moe::RouterPrecision::BFloat16 in
+// GShardRouterConfig, where ST-MoE's round-off in the exponentials appears) with the float32 one;
+// everything here runs in float32.
 //   build/examples/st_moe              default run (not yet timed with the new comparisons)
 //   build/examples/st_moe --quick      seconds: a smoke test (CI)
 #include <CLI/CLI.hpp>
