@@ -72,7 +72,7 @@ int main(int argc, char** argv) {
   CLI::App app{"Switch / ST-MoE: held-out loss against the number of experts at equal FLOPs per token"};
   train::ExampleFlags flags;
   std::vector<std::int64_t> expert_counts = {1, 2, 4, 8, 16, 32, 64};
-  std::int64_t dim = 64, layers = 2, steps = 600, batch = 16, context = 32, seeds = 3, evaluations = 20;
+  std::int64_t dim = 64, layers = 2, steps = 1500, batch = 16, context = 32, seeds = 3, evaluations = 20;
   double lr = 3e-3, expert_init_scale = 0.1, capacity_factor = 0.0, balance_alpha = 1e-2;
   train::add_example_flags(app, flags);
   app.add_option("--experts-list", expert_counts, "expert counts to sweep; 1 is the dense model")

@@ -33,7 +33,7 @@ using namespace moegrad;
 namespace {
 
 struct Settings {
-  std::int64_t dim = 64, layers = 2, context = 64, batch = 16, steps = 300;
+  std::int64_t dim = 64, layers = 2, context = 64, batch = 16, steps = 1200;
   std::int64_t experts = 8;        // GLaM uses 64; a handful already shows the counting
   std::int64_t expert_hidden = 0;  // 0: half the dense FFN (2·dim), so activated sizes match
   std::int64_t seeds = 3;

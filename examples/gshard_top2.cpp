@@ -46,7 +46,7 @@ class AlwaysSecondGShardRouter : public moe::GShardRouter {
 };
 
 struct Settings {
-  std::int64_t dim = 64, layers = 2, context = 64, batch = 16, steps = 300;
+  std::int64_t dim = 64, layers = 2, context = 64, batch = 16, steps = 1200;
   std::int64_t experts = 8, group_size = 256;  // GShard's S: tokens per group with its own capacity
   std::vector<double> capacity_factors{0.5, 1.0, 2.0, 0.0};
   double compared_capacity_factor = 2.0;  // (b) runs at GShard's C = 2S/E

@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
   CLI::App app{"Shazeer et al. 2017: noisy top-k MoE language model with and without the balancing losses"};
   train::ExampleFlags flags;
   std::int64_t experts = 16, k = 2, dim = 48, layers = 2, moe_every = 1, expert_hidden = 96;
-  std::int64_t steps = 500, batch = 16, context = 32, seeds = 3;
+  std::int64_t steps = 1500, batch = 16, context = 32, seeds = 3;
   double lr = 3e-3, importance_weight = 0.1, load_weight = 0.1, capacity_factor = 1.25;
   std::string trace_phrase = "And the LORD said";
   train::add_example_flags(app, flags);

@@ -65,7 +65,7 @@ std::vector<examples::LmResult> results(const std::vector<SwitchRun>& runs) {
 int main(int argc, char** argv) {
   CLI::App app{"Switch Transformer: top-1 MoE vs dense at equal FLOPs per token"};
   train::ExampleFlags flags;
-  std::int64_t experts = 8, dim = 64, layers = 2, steps = 600, batch = 16, context = 32, seeds = 3, evaluations = 20;
+  std::int64_t experts = 8, dim = 64, layers = 2, steps = 1500, batch = 16, context = 32, seeds = 3, evaluations = 20;
   double lr = 3e-3, expert_init_scale = 0.1, capacity_factor = 0.0, eval_capacity_factor = 0.0, balance_alpha = 1e-2,
          collapse_capacity = 1.25;
   std::vector<double> capacity_sweep = {1.0, 1.25, 2.0};

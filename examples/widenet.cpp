@@ -164,7 +164,7 @@ int main(int argc, char** argv) {
   CLI::App app{"WideNet vs shared-only vs vanilla Transformers on Fashion-MNIST"};
   train::ExampleFlags flags;
   Settings settings;
-  std::int64_t steps = 400, batch = 64, seeds = 3, train_images = -1, test_images = 5000, evaluations = 4;
+  std::int64_t steps = 1600, batch = 64, seeds = 3, train_images = -1, test_images = 5000, evaluations = 8;
   double learning_rate = 2e-3;
   std::string data_dir = data::kFashionMnistDirectory;
   train::add_example_flags(app, flags);
