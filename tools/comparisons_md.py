@@ -2,6 +2,9 @@
 """Print the "comparisons" of an example's summary.json as a markdown table, for the README.
 
 Usage: tools/comparisons_md.py runs/<name>/summary.json
+       tools/comparisons_md.py runs/<name>/summary.json --table ["column,column,..."]
+The second form prints the results table ("table", one object per row) instead, with the columns
+in the order given (default: the file's order).
 
 Each comparison is train::compare's paired difference over seeds ("A beats B on metric"):
 difference = mean(a - b) with its 95% interval, and "shown" true only when the whole interval lies
@@ -54,11 +57,36 @@ def row(comparison):
     return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
 
 
+def cell(value):
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value).replace("|", "\\|")
+
+
+def print_results_table(summary, path, columns):
+    rows = summary.get("table")
+    if not rows:
+        sys.exit(f"comparisons_md: {path} has no \"table\" list")
+    if columns is None:
+        columns = list(rows[0].keys())
+    print("| " + " | ".join(columns) + " |")
+    print("|" + " --- |" * len(columns))
+    for entry in rows:
+        print("| " + " | ".join(cell(entry.get(column, "")) for column in columns) + " |")
+
+
 def main(argv):
-    if len(argv) != 2:
-        sys.exit("usage: tools/comparisons_md.py runs/<name>/summary.json")
-    with open(argv[1], encoding="utf-8") as file:
-        summary = json.load(file)
+    usage = "usage: tools/comparisons_md.py runs/<name>/summary.json [--table [column,column,...]]"
+    if len(argv) < 2 or len(argv) > 4 or (len(argv) > 2 and argv[2] != "--table"):
+        sys.exit(usage)
+    try:
+        with open(argv[1], encoding="utf-8") as file:
+            summary = json.load(file)
+    except (OSError, json.JSONDecodeError) as error:
+        sys.exit(f"comparisons_md: cannot read {argv[1]}: {error}")
+    if len(argv) > 2:
+        print_results_table(summary, argv[1], argv[3].split(",") if len(argv) == 4 else None)
+        return
     comparisons = summary.get("comparisons")
     if not comparisons:
         sys.exit(f"comparisons_md: {argv[1]} has no \"comparisons\" list")
