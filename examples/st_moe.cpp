@@ -91,7 +91,7 @@ int main(int argc, char** argv) {
   CLI::App app{"ST-MoE: the router z-loss and fine-tuning recipes on a char-level MoE GPT"};
   train::ExampleFlags flags;
   std::int64_t dim = 32, layers = 2, moe_every = 2, experts = 4, expert_hidden = 128, batch = 16;
-  std::int64_t stability_seeds = 3, stability_steps = 400, pretrain_steps = 1000, finetune_steps = 200;
+  std::int64_t stability_seeds = 10, stability_steps = 400, pretrain_steps = 1000, finetune_steps = 200;
   std::int64_t finetune_seeds = 3;
   double z_loss_weight = 1e-3, router_init_scale = 100.0, stability_lr = 1e-2, finetune_lr = 2e-3;
   double spike_threshold = 0.3, expert_dropout = 0.4;
