@@ -123,7 +123,7 @@ int main(int argc, char** argv) {
   train::use_threads(flags.threads);
   if (flags.quick) {
     dim = 32, layers = 2, expert_hidden = 64, batch = 8;
-    stability_steps = 40, pretrain_steps = 40, finetune_steps = 20;
+    stability_steps = 40, pretrain_steps = 40, finetune_steps = 20, stability_seeds = 3;
   }
   train::RunDir run = train::RunDir::create(flags.out, "st_moe");
   train::MetricsLog metrics(run.metrics_path());  // every run's loss curve, one line per step
