@@ -13,22 +13,23 @@ namespace {
 // GELU, both forms, value and derivative. float64 goes through the C library; float32 through the
 // branch-free versions of tensor/cpu/fast_math.h, so its loops vectorise. For float32 the tanh form
 // is written as x σ(2u), the same function since ½(1 + tanh u) = σ(2u), and its derivative as
-// σ(2u) + 2x σ(2u)(1 - σ(2u)) u'(x), since ½(1 - tanh²u) = 2σ(2u)(1 - σ(2u)).
+// σ(2u) + 2x σ(2u)(1 - σ(2u)) u'(x), since ½(1 - tanh²u) = 2σ(2u)(1 - σ(2u)). The float32 versions are
+// forced inline: a loop that calls them out of line is neither vectorised nor branch-free.
 constexpr double kSqrt2OverPi = 0.7978845608028654;  // √(2/π)
 constexpr double kGeluCubic = 0.044715;
 constexpr double kInverseSqrt2Pi = 0.3989422804014327;  // 1/√(2π)
 
 double gelu_erf(double x) { return 0.5 * x * std::erfc(-x * M_SQRT1_2); }
-float gelu_erf(float x) { return x * fast::normal_cdf_pair(x).cdf; }
+[[gnu::always_inline]] inline float gelu_erf(float x) { return x * fast::normal_cdf_pair(x).cdf; }
 double gelu_tanh(double x) { return 0.5 * x * (1.0 + std::tanh(kSqrt2OverPi * (x + kGeluCubic * x * x * x))); }
-float gelu_tanh(float x) {
+[[gnu::always_inline]] inline float gelu_tanh(float x) {
   float u = static_cast<float>(kSqrt2OverPi) * (x + static_cast<float>(kGeluCubic) * x * x * x);
   return x * fast::sigmoid_of_twice(u).s;
 }
 
 // d/dx x Φ(x) = Φ(x) + x φ(x)
 double gelu_erf_derivative(double x) { return 0.5 * std::erfc(-x * M_SQRT1_2) + x * kInverseSqrt2Pi * std::exp(-0.5 * x * x); }
-float gelu_erf_derivative(float x) {
+[[gnu::always_inline]] inline float gelu_erf_derivative(float x) {
   return fast::normal_cdf_pair(x).cdf + x * static_cast<float>(kInverseSqrt2Pi) * fast::exp_float(-0.5f * x * x);
 }
 // d/dx ½x(1 + tanh u) = ½(1 + tanh u) + ½x(1 - tanh²u) u',  u' = √(2/π)(1 + 3·0.044715 x²)
@@ -37,7 +38,7 @@ double gelu_tanh_derivative(double x) {
   double du = kSqrt2OverPi * (1.0 + 3.0 * kGeluCubic * x * x);
   return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du;
 }
-float gelu_tanh_derivative(float x) {
+[[gnu::always_inline]] inline float gelu_tanh_derivative(float x) {
   const float k = static_cast<float>(kSqrt2OverPi), c = static_cast<float>(kGeluCubic);
   fast::SigmoidPair s = fast::sigmoid_of_twice(k * (x + c * x * x * x));
   float du = k * (1.0f + 3.0f * c * x * x);

@@ -19,7 +19,9 @@
 
 namespace moegrad::fast {
 
-inline float exp_float(float x) {
+// always_inline: GCC otherwise keeps this out of line in the larger loops (the GELU backward), and a
+// loop that calls a function is not vectorised: measured 4-5x slower on the tanh GELU.
+[[gnu::always_inline]] inline float exp_float(float x) {
   const float lowest = -87.33654f, highest = 88.72283f;  // e^lowest = FLT_MIN, e^highest ≈ FLT_MAX
   float clamped = std::min(std::max(x, lowest), highest);
   // round(x / ln2) without a float-to-int conversion: adding 1.5·2²³ leaves n in the low mantissa bits
@@ -51,7 +53,7 @@ inline float exp_float(float x) {
 struct SigmoidPair {
   float s, one_minus_s;
 };
-inline SigmoidPair sigmoid_of_twice(float u) {
+[[gnu::always_inline]] inline SigmoidPair sigmoid_of_twice(float u) {
   float e = exp_float(-2.0f * std::abs(u));
   float large = 1.0f / (1.0f + e);
   float small = e * large;
@@ -65,7 +67,7 @@ inline SigmoidPair sigmoid_of_twice(float u) {
 struct NormalCdfPair {
   float cdf, one_minus_cdf;
 };
-inline NormalCdfPair normal_cdf_pair(float x) {
+[[gnu::always_inline]] inline NormalCdfPair normal_cdf_pair(float x) {
   float z = std::abs(x) * 0.70710678f;
   float t = 1.0f / (1.0f + 0.5f * z);
   float z_squared = 0.5f * x * x;  // one rounding, where z * z would compound z's
