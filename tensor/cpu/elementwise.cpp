@@ -44,6 +44,22 @@ double gelu_tanh_derivative(double x) {
   float du = k * (1.0f + 3.0f * c * x * x);
   return s.s + 2.0f * x * s.s * s.one_minus_s * du;
 }
+// The GELU loops over contiguous float32: compute-bound, so built for each vector width.
+MOEGRAD_ISA_CLONES void gelu_values(UnaryOp op, const float* x, float* out, std::int64_t n) {
+  if (op == UnaryOp::GeluErf) {
+    for (std::int64_t i = 0; i < n; ++i) out[i] = gelu_erf(x[i]);
+  } else {
+    for (std::int64_t i = 0; i < n; ++i) out[i] = gelu_tanh(x[i]);
+  }
+}
+MOEGRAD_ISA_CLONES void gelu_gradients(UnaryOp op, const float* x, const float* g, float* out, std::int64_t n) {
+  if (op == UnaryOp::GeluErf) {
+    for (std::int64_t i = 0; i < n; ++i) out[i] = g[i] * gelu_erf_derivative(x[i]);
+  } else {
+    for (std::int64_t i = 0; i < n; ++i) out[i] = g[i] * gelu_tanh_derivative(x[i]);
+  }
+}
+
 template <class T>
 T softplus(T x) {  // max(x,0) + log1p(exp(-|x|)): no overflow for large x, no log(1) rounding for small
   return std::max(x, static_cast<T>(0)) + std::log1p(std::exp(-std::abs(x)));
@@ -149,6 +165,14 @@ void CpuBackend::copy(const Tensor& src, Tensor& dst) {
 }
 
 void CpuBackend::unary(UnaryOp op, const Tensor& x, Tensor& out, double p0, double p1) {
+  const bool gelu = op == UnaryOp::GeluErf || op == UnaryOp::GeluTanh;
+  if (gelu && x.dtype() == kFloat32 && x.is_contiguous() && out.is_contiguous()) {
+    const float* in = x.data<float>();
+    float* result = out.data<float>();
+    parallel_for(x.numel(), kParallelGrain,
+                 [&](std::int64_t begin, std::int64_t end) { gelu_values(op, in + begin, result + begin, end - begin); });
+    return;
+  }
   dispatch_dtype(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     // Integer tensors only reach neg, abs, sign, square, clamp and step (the ops check); the
@@ -244,7 +268,9 @@ void CpuBackend::unary_backward(UnaryOp op, const Tensor& x, const Tensor& grad_
     const T* g = grad_out.data<T>();
     T* result = grad_in.data<T>();
     parallel_for(x.numel(), kParallelGrain, [&](std::int64_t begin, std::int64_t end) {
-      if (op == UnaryOp::GeluErf) {
+      if constexpr (std::is_same_v<T, float>) {
+        gelu_gradients(op, in + begin, g + begin, result + begin, end - begin);
+      } else if (op == UnaryOp::GeluErf) {
         for (std::int64_t i = begin; i < end; ++i) result[i] = g[i] * gelu_erf_derivative(in[i]);
       } else {
         for (std::int64_t i = begin; i < end; ++i) result[i] = g[i] * gelu_tanh_derivative(in[i]);

