@@ -149,8 +149,9 @@ $(BUILD)/obj/tensor/version.o: VERSION
 $(BUILD)/obj/tensor/version.o: CXXFLAGS += -DMOEGRAD_VERSION='"$(VERSION)"'
 
 # The CPU kernels' float32 loops (tensor/cpu/fast_math.h) vectorise only when GCC may evaluate
-# both arms of a select: no kernel reads the floating-point exception flags.
-$(BUILD)/obj/tensor/cpu/%.o: CXXFLAGS += -fno-trapping-math
+# both arms of a select: no kernel reads the floating-point exception flags. No fused multiply-add
+# either: the loops built per vector width (MOEGRAD_ISA_CLONES) must give the same bits on every CPU.
+$(BUILD)/obj/tensor/cpu/%.o: CXXFLAGS += -fno-trapping-math -ffp-contract=off
 
 $(BUILD)/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)

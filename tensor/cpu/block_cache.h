@@ -16,7 +16,7 @@ struct BlockCacheStats {
 
 BlockCacheStats block_cache_stats();
 
-// The most bytes the cache keeps (default 256 MiB, or MOEGRAD_ALLOCATOR_CACHE_MB); lowering it
+// The most bytes the cache keeps (default 1 GiB, or MOEGRAD_ALLOCATOR_CACHE_MB); lowering it
 // frees cached blocks at once. 0 keeps nothing.
 void set_block_cache_limit(std::size_t bytes);
 

@@ -13,22 +13,23 @@ namespace {
 // GELU, both forms, value and derivative. float64 goes through the C library; float32 through the
 // branch-free versions of tensor/cpu/fast_math.h, so its loops vectorise. For float32 the tanh form
 // is written as x σ(2u), the same function since ½(1 + tanh u) = σ(2u), and its derivative as
-// σ(2u) + 2x σ(2u)(1 - σ(2u)) u'(x), since ½(1 - tanh²u) = 2σ(2u)(1 - σ(2u)).
+// σ(2u) + 2x σ(2u)(1 - σ(2u)) u'(x), since ½(1 - tanh²u) = 2σ(2u)(1 - σ(2u)). The float32 versions are
+// forced inline: a loop that calls them out of line is neither vectorised nor branch-free.
 constexpr double kSqrt2OverPi = 0.7978845608028654;  // √(2/π)
 constexpr double kGeluCubic = 0.044715;
 constexpr double kInverseSqrt2Pi = 0.3989422804014327;  // 1/√(2π)
 
 double gelu_erf(double x) { return 0.5 * x * std::erfc(-x * M_SQRT1_2); }
-float gelu_erf(float x) { return x * fast::normal_cdf_pair(x).cdf; }
+[[gnu::always_inline]] inline float gelu_erf(float x) { return x * fast::normal_cdf_pair(x).cdf; }
 double gelu_tanh(double x) { return 0.5 * x * (1.0 + std::tanh(kSqrt2OverPi * (x + kGeluCubic * x * x * x))); }
-float gelu_tanh(float x) {
+[[gnu::always_inline]] inline float gelu_tanh(float x) {
   float u = static_cast<float>(kSqrt2OverPi) * (x + static_cast<float>(kGeluCubic) * x * x * x);
   return x * fast::sigmoid_of_twice(u).s;
 }
 
 // d/dx x Φ(x) = Φ(x) + x φ(x)
 double gelu_erf_derivative(double x) { return 0.5 * std::erfc(-x * M_SQRT1_2) + x * kInverseSqrt2Pi * std::exp(-0.5 * x * x); }
-float gelu_erf_derivative(float x) {
+[[gnu::always_inline]] inline float gelu_erf_derivative(float x) {
   return fast::normal_cdf_pair(x).cdf + x * static_cast<float>(kInverseSqrt2Pi) * fast::exp_float(-0.5f * x * x);
 }
 // d/dx ½x(1 + tanh u) = ½(1 + tanh u) + ½x(1 - tanh²u) u',  u' = √(2/π)(1 + 3·0.044715 x²)
@@ -37,12 +38,28 @@ double gelu_tanh_derivative(double x) {
   double du = kSqrt2OverPi * (1.0 + 3.0 * kGeluCubic * x * x);
   return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du;
 }
-float gelu_tanh_derivative(float x) {
+[[gnu::always_inline]] inline float gelu_tanh_derivative(float x) {
   const float k = static_cast<float>(kSqrt2OverPi), c = static_cast<float>(kGeluCubic);
   fast::SigmoidPair s = fast::sigmoid_of_twice(k * (x + c * x * x * x));
   float du = k * (1.0f + 3.0f * c * x * x);
   return s.s + 2.0f * x * s.s * s.one_minus_s * du;
 }
+// The GELU loops over contiguous float32: compute-bound, so built for each vector width.
+MOEGRAD_ISA_CLONES void gelu_values(UnaryOp op, const float* x, float* out, std::int64_t n) {
+  if (op == UnaryOp::GeluErf) {
+    for (std::int64_t i = 0; i < n; ++i) out[i] = gelu_erf(x[i]);
+  } else {
+    for (std::int64_t i = 0; i < n; ++i) out[i] = gelu_tanh(x[i]);
+  }
+}
+MOEGRAD_ISA_CLONES void gelu_gradients(UnaryOp op, const float* x, const float* g, float* out, std::int64_t n) {
+  if (op == UnaryOp::GeluErf) {
+    for (std::int64_t i = 0; i < n; ++i) out[i] = g[i] * gelu_erf_derivative(x[i]);
+  } else {
+    for (std::int64_t i = 0; i < n; ++i) out[i] = g[i] * gelu_tanh_derivative(x[i]);
+  }
+}
+
 template <class T>
 T softplus(T x) {  // max(x,0) + log1p(exp(-|x|)): no overflow for large x, no log(1) rounding for small
   return std::max(x, static_cast<T>(0)) + std::log1p(std::exp(-std::abs(x)));
@@ -148,6 +165,14 @@ void CpuBackend::copy(const Tensor& src, Tensor& dst) {
 }
 
 void CpuBackend::unary(UnaryOp op, const Tensor& x, Tensor& out, double p0, double p1) {
+  const bool gelu = op == UnaryOp::GeluErf || op == UnaryOp::GeluTanh;
+  if (gelu && x.dtype() == kFloat32 && x.is_contiguous() && out.is_contiguous()) {
+    const float* in = x.data<float>();
+    float* result = out.data<float>();
+    parallel_for(x.numel(), kParallelGrain,
+                 [&](std::int64_t begin, std::int64_t end) { gelu_values(op, in + begin, result + begin, end - begin); });
+    return;
+  }
   dispatch_dtype(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     // Integer tensors only reach neg, abs, sign, square, clamp and step (the ops check); the
@@ -243,7 +268,9 @@ void CpuBackend::unary_backward(UnaryOp op, const Tensor& x, const Tensor& grad_
     const T* g = grad_out.data<T>();
     T* result = grad_in.data<T>();
     parallel_for(x.numel(), kParallelGrain, [&](std::int64_t begin, std::int64_t end) {
-      if (op == UnaryOp::GeluErf) {
+      if constexpr (std::is_same_v<T, float>) {
+        gelu_gradients(op, in + begin, g + begin, result + begin, end - begin);
+      } else if (op == UnaryOp::GeluErf) {
         for (std::int64_t i = begin; i < end; ++i) result[i] = g[i] * gelu_erf_derivative(in[i]);
       } else {
         for (std::int64_t i = begin; i < end; ++i) result[i] = g[i] * gelu_tanh_derivative(in[i]);

@@ -17,9 +17,22 @@
 #include <cmath>
 #include <cstdint>
 
+// A loop marked MOEGRAD_ISA_CLONES is compiled three times, for AVX-512, AVX2 and baseline x86-64,
+// and the program picks one when it loads (GCC's target_clones). The library itself is built for
+// baseline x86-64 (SSE2), where these branch-free loops run 4 lanes wide or not at all. Measured on
+// the tanh GELU's derivative, ns per element: 3.6 baseline, 1.5 AVX2, 1.0 AVX-512. The clones give
+// the same bits: no clone may fuse a multiply-add, which -ffp-contract=off forbids (Makefile).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define MOEGRAD_ISA_CLONES [[gnu::target_clones("avx512f", "avx2", "default")]]
+#else
+#define MOEGRAD_ISA_CLONES
+#endif
+
 namespace moegrad::fast {
 
-inline float exp_float(float x) {
+// always_inline: GCC otherwise keeps this out of line in the larger loops (the GELU backward), and a
+// loop that calls a function is not vectorised: measured 4-5x slower on the tanh GELU.
+[[gnu::always_inline]] inline float exp_float(float x) {
   const float lowest = -87.33654f, highest = 88.72283f;  // e^lowest = FLT_MIN, e^highest ≈ FLT_MAX
   float clamped = std::min(std::max(x, lowest), highest);
   // round(x / ln2) without a float-to-int conversion: adding 1.5·2²³ leaves n in the low mantissa bits
@@ -51,7 +64,7 @@ inline float exp_float(float x) {
 struct SigmoidPair {
   float s, one_minus_s;
 };
-inline SigmoidPair sigmoid_of_twice(float u) {
+[[gnu::always_inline]] inline SigmoidPair sigmoid_of_twice(float u) {
   float e = exp_float(-2.0f * std::abs(u));
   float large = 1.0f / (1.0f + e);
   float small = e * large;
@@ -65,7 +78,7 @@ inline SigmoidPair sigmoid_of_twice(float u) {
 struct NormalCdfPair {
   float cdf, one_minus_cdf;
 };
-inline NormalCdfPair normal_cdf_pair(float x) {
+[[gnu::always_inline]] inline NormalCdfPair normal_cdf_pair(float x) {
   float z = std::abs(x) * 0.70710678f;
   float t = 1.0f / (1.0f + 0.5f * z);
   float z_squared = 0.5f * x * x;  // one rounding, where z * z would compound z's
