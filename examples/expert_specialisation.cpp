@@ -11,6 +11,7 @@
 // model's MI > its shuffled baseline.
 //
 //   build/examples/expert_specialisation [--quick] [--seeds 3] [--steps 2000] [--experts 8]
+// The default run takes 25 min wall, 13 min CPU (1 thread); --quick, seconds.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
@@ -232,6 +233,16 @@ std::string spread(const std::vector<double>& values, int digits) {
 std::string shown_text(const train::Comparison& c) {
   if (c.shown) return "yes";
   return c.ci95_low > 0.0 || c.ci95_high < 0.0 ? "no: the reverse is shown" : "not shown at this scale";
+}
+
+// The end of the verdict: what the encoder-minus-decoder comparison shows, including its reverse.
+std::string headline_text(const train::Comparison& c) {
+  if (c.shown) return "encoder experts specialise more, as ST-MoE found.";
+  if (c.ci95_low > 0.0 || c.ci95_high < 0.0) {
+    return "the reverse is shown: decoder experts specialise more than encoder experts, the reverse of ST-MoE's "
+           "finding.";
+  }
+  return "the difference is not shown at this scale.";
 }
 
 std::vector<std::string> class_names() { return {data::kTokenClassNames.begin(), data::kTokenClassNames.end()}; }
@@ -481,18 +492,24 @@ int main(int argc, char** argv) {
       bp::mean_of(over_seeds(&encoder, true, &Score::information)),
       bp::mean_of(over_seeds(&decoder, true, &Score::information)), headline.difference, headline.ci95_low, headline.ci95_high,
       sizes.seeds,
-      headline.shown ? "encoder experts specialise more, as ST-MoE found." : "the difference is not shown at this scale.");
+      headline_text(headline));
   // The smoke check: every model's held-out loss ended below its first training loss.
   bool learned = true;
   for (const auto* curves : {&encoder_curves, &decoder_curves}) {
     for (const auto& c : *curves) learned = learned && c.eval_loss.back() < c.train_loss.front();
   }
   train::print_profile(flags);
-  fmt::print("tour: expert_specialisation | I(expert; class) encoder {:.3f} / decoder {:.3f} bits, shuffled {:.3f} "
-             "| {}\n",
-             bp::mean_of(over_seeds(&encoder, false, &Score::information)),
-             bp::mean_of(over_seeds(&decoder, false, &Score::information)),
-             bp::mean_of(over_seeds(&encoder, true, &Score::information)), headline.shown ? "yes" : "no");
+  // The tour's smoke check is the mechanism, which a short run already shows: in both models the
+  // experts carry more about the token class than the same loads routed at random, and every model
+  // learned. Which model's experts specialise more (ST-MoE's finding) needs the default run.
+  double encoder_bits = bp::mean_of(over_seeds(&encoder, false, &Score::information));
+  double encoder_shuffled = bp::mean_of(over_seeds(&encoder, true, &Score::information));
+  double decoder_bits = bp::mean_of(over_seeds(&decoder, false, &Score::information));
+  double decoder_shuffled = bp::mean_of(over_seeds(&decoder, true, &Score::information));
+  bool routing_check = encoder_bits > encoder_shuffled && decoder_bits > decoder_shuffled && learned;
+  fmt::print("tour: expert_specialisation | I(expert; class) above shuffled routing: encoder {:.3f} > {:.3f} bits, "
+             "decoder {:.3f} > {:.3f}; every model learned | {}\n",
+             encoder_bits, encoder_shuffled, decoder_bits, decoder_shuffled, routing_check ? "yes" : "no");
   run.write_summary({{"example", "expert_specialisation"},
                      {"experts", sizes.experts},
                      {"dim", sizes.dim},

@@ -135,7 +135,7 @@ class Comparisons {
  public:
   // Records the comparison and prints "claim: difference [ci95] (n seeds) -> verdict". The verdict is
   // "shown" only when the 95% interval excludes 0 on the claim's side; an interval on the other side
-  // is still "not shown at this scale", with a note that the difference points the other way.
+  // does not show the claim but does show its reverse, and the verdict says so.
   void add(const train::Comparison& comparison, int digits = 3) {
     list_.push_back(comparison);
     fmt::print("  {}: {} − {} = {:+.{}f} [{:+.{}f}, {:+.{}f}] over {} seeds ({}) -> {}\n", comparison.claim,
@@ -145,7 +145,7 @@ class Comparisons {
   static std::string verdict(const train::Comparison& c) {
     if (c.shown) return "shown";
     bool reverse = c.ci95_low > 0.0 || c.ci95_high < 0.0;
-    return reverse ? "not shown at this scale (the interval lies on the other side)" : "not shown at this scale";
+    return reverse ? "not shown; the reverse is shown" : "not shown at this scale";
   }
   const std::vector<train::Comparison>& list() const { return list_; }
   bool any_shown() const {

@@ -13,7 +13,7 @@
 //      bfloat16 (moe::RouterPrecision::BFloat16: logits, softmax, top-k and losses rounded to 8
 //      significant bits), with and without the z-loss. Large logits make bfloat16's round-off in the
 //      exponentials large; ST-MoE reports a bfloat16 router diverging and float32 or the z-loss fixing it.
-//   build/examples/st_moe              default run (timing in README)
+//   build/examples/st_moe              default run: about 10 min (1 thread)
 //   build/examples/st_moe --quick      seconds: a smoke test (CI)
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -347,14 +347,14 @@ int main(int argc, char** argv) {
   // ST-MoE's findings here: the z-loss shrinks the logits, and freezing the rest (not the MoE) hurts
   bool effect_shown = diverged[kF32Z] == 0 && list[z_log_z].shown && list[moe_vs_rest].shown;
   std::string verdict = fmt::format(
-      "(a) float32 router: the z-loss and the router logits (mean log-z {:.2f} without -> {:.2f} with): {}; spikes "
-      "{:.1f} vs {:.1f} (mean per run): {}; held-out loss {:.3f} with it vs {:.3f} without, a quality cost: {}. (c) bfloat16 "
-      "router (round-off of a logit at its log-z: {:.3f} without the z-loss, {:.3f} with): runs that diverged "
-      "float32 {}/{}, bfloat16 {}/{}, bfloat16 + z-loss {}/{}; spikes float32 {:.1f} vs bfloat16 {:.1f}: {}; "
-      "held-out loss float32 {:.3f} vs bfloat16 {:.3f}: {}; under bfloat16 the z-loss shrinks the logits: {}, "
-      "gives fewer spikes: {}, a lower loss: {}. (b) fine-tuning loss: all {:.3f}, MoE frozen {:.3f}, non-MoE "
-      "frozen {:.3f}, expert dropout {:.3f}; training all beats freezing the MoE: {}; freezing the MoE beats "
-      "freezing the rest: {}; expert dropout helps: {}.",
+      "(a) float32 router: the z-loss shrinks the router logits (mean log-z {:.2f} without -> {:.2f} with): {}. "
+      "Fewer spikes with it ({:.1f} vs {:.1f}, mean per run): {}. Held-out loss {:.3f} with it vs {:.3f} without, a "
+      "quality cost: {}. (c) bfloat16 router (round-off of a logit at its log-z: {:.3f} without the z-loss, {:.3f} "
+      "with): runs that diverged float32 {}/{}, bfloat16 {}/{}, bfloat16 + z-loss {}/{}. Spikes float32 {:.1f} vs "
+      "bfloat16 {:.1f}, fewer in float32: {}. Held-out loss float32 {:.3f} vs bfloat16 {:.3f}, lower in float32: {}. "
+      "Under bfloat16 the z-loss shrinks the logits: {}. Gives fewer spikes: {}. A lower loss: {}. (b) fine-tuning "
+      "loss: all {:.3f}, MoE frozen {:.3f}, non-MoE frozen {:.3f}, expert dropout {:.3f}. Training all beats freezing "
+      "the MoE: {}. Freezing the MoE beats freezing the rest: {}. Expert dropout helps: {}.",
       mean(log_z[kF32]), mean(log_z[kF32Z]), verdict_of(z_log_z), mean(spikes[kF32]), mean(spikes[kF32Z]),
       verdict_of(z_spikes), mean(held_out[kF32Z]), mean(held_out[kF32]), verdict_of(z_cost),
       bfloat16_round_off(mean(log_z[kBf16])), bfloat16_round_off(mean(log_z[kBf16Z])), diverged[kF32],

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # `make demo`: a tour of the papers. Runs each paper's example in --quick mode (seconds each), then
-# prints one table, paper by paper, of what each run measured just now. Every example ends its
-# output with a line "tour: <example> | <what it measured> | <effect shown: yes/no>"; this script
-# collects those lines. Usage: tools/tour.sh BUILD_DIR
+# prints one table, paper by paper, of what each run checked just now. Every example ends its output
+# with a line "tour: <example> | <what it checked, with the numbers> | <check passed: yes/no>"; this
+# script collects those lines and prints each beside the example's default-run verdict. A --quick run
+# is a tiny model, a few dozen steps and few seeds, so its check is a smoke check of the mechanism
+# (drops fall with capacity, the load collapses without the balancing losses, ...), not the paper's
+# effect, which at that size is noise. Usage: tools/tour.sh BUILD_DIR
 set -euo pipefail
 build=${1:-build}
 papers=(
@@ -32,19 +35,20 @@ for entry in "${papers[@]}"; do
 done
 
 echo
-echo "The tour, paper by paper. 'just now' is the --quick run: a tiny model and few steps, one smoke"
-echo "check of the mechanism, not a measurement of the effect. 'default run' is each example's verdict"
-echo "as last measured at its default size (tools/tour_defaults.tsv; README.md has the numbers)."
+echo "The tour, paper by paper. 'just now' is the --quick run: a tiny model and few steps, so it checks"
+echo "the mechanism (a smoke check: yes when it works as it should), not the paper's effect, which is"
+echo "noise at that size. 'default run' is each example's verdict on the effect, as last measured at its"
+echo "default size (tools/tour_defaults.tsv; README.md has the numbers)."
 trim() { sed 's/^ *//; s/ *$//' <<<"$1"; }
 defaults="$(dirname "$0")/tour_defaults.tsv"
 for entry in "${papers[@]}"; do
   example=${entry%%|*}
   line=$(grep -a '^tour: ' "$logs/$example.log" 2>/dev/null | tail -n 1 || true)
   if [[ -z "$line" ]]; then line="tour: $example | (no tour line printed) | no"; fi
-  IFS='|' read -r _ measured shown <<<"$line"
+  IFS='|' read -r _ checked passed <<<"$line"
   default=$(awk -F'\t' -v e="$example" '$1 == e { print $2 " (" $3 ": " $4 ")" }' "$defaults")
   echo
   echo "$example — ${entry#*|}"
-  echo "  just now (--quick): $(trim "$measured") [shown: $(trim "$shown")]"
+  echo "  just now (--quick): $(trim "$checked") [check passed: $(trim "$passed")]"
   echo "  default run:        ${default:-(not yet measured)}"
 done
