@@ -14,7 +14,7 @@
 // counted, moe/flops.h) and the expert FLOPs random routing saves (slots processed), each beside its
 // held-out loss cost. At the end a routing trace of a few characters of Genesis 1:1 shows both
 // experts, their gates, and which slots were dropped.
-//   build/examples/gshard_top2              default run: about 17 min wall, 15 min CPU (1 thread)
+//   build/examples/gshard_top2              default run: about 7 min (1 thread)
 //   build/examples/gshard_top2 --quick      seconds (CI)
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
