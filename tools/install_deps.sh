@@ -12,8 +12,8 @@ set -euo pipefail
 
 packages_of() {
   case "$1" in
-    build) echo build-essential pkg-config libopenblas-dev libfmt-dev doctest-dev nlohmann-json3-dev \
-                libcli11-dev zlib1g-dev libomp-dev libsentencepiece-dev ;;
+    build) echo build-essential pkg-config libopenblas-dev libopenblas0-openmp libfmt-dev doctest-dev \
+                nlohmann-json3-dev libcli11-dev zlib1g-dev libomp-dev libsentencepiece-dev ;;
     examples) echo gnuplot-nox dataset-fashion-mnist bible-kjv bible-kjv-text wordnet-base fortunes ;;
     python) echo python3 python3-venv ;;
     install-check) echo cmake ;;
