@@ -10,8 +10,9 @@ faster kept, over the median step time), the peak RSS side by side, and the firs
 weights, same inputs: they must agree to 1e-4 relative). Appends one JSON line per side per config to
 build/bench.jsonl. With --check: only the first step, and exit 1 unless every loss agrees.
 
-PyTorch's peak is VmHWM minus VmRSS right after `import torch` (before any model or input exists):
-libtorch's own code and data are netted out, what the config allocates stays in.
+Each side's peak is VmHWM minus its VmRSS before any model or input exists: PyTorch's right after
+`import torch`, moegrad's when train_step starts (its shared libraries, CUDA's cuBLAS among them,
+loaded). The runtime's own code and data are netted out, what the config allocates stays in.
 Runs under build/venv/bin/python (it needs no torch itself; torch_step.py runs under the same interpreter).
 """
 import argparse
@@ -101,9 +102,9 @@ def run_config(args, config):
                 "steps": len(timed[name]), "batch": args.batch, "seq": args.seq, "first_loss": first[name],
                 "gemm_roof_share": roof_s / med("step_s"), "mode": "lockstep", "commit": args.commit,
                 "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        line.update(peak_rss_raw_mb=peak_mb, baseline_rss_mb=peak[name].get("baseline_rss_mb", 0.0))
         if name == "torch":
-            line.update(torch_version=result["torch_version"], peak_rss_raw_mb=peak_mb,
-                        baseline_rss_mb=peak[name]["baseline_rss_mb"])
+            line.update(torch_version=result["torch_version"])
         else:
             line.update(speed_vs_torch=statistics.median(ratios), round_ratios=[round(r, 3) for r in ratios])
         result[name] = line

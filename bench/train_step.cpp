@@ -41,14 +41,19 @@ using nlohmann::json;
 
 namespace {
 
-double peak_rss_mb() {  // VmHWM: the most this process ever had resident
+double status_mb(const std::string& field) {  // a "Vm...:" line of /proc/self/status, in MB
   std::ifstream status("/proc/self/status");
   std::string line;
   while (std::getline(status, line)) {
-    if (line.starts_with("VmHWM:")) return std::stod(line.substr(6)) / 1024.0;  // kB
+    if (line.starts_with(field + ":")) return std::stod(line.substr(field.size() + 1)) / 1024.0;  // kB
   }
   return -1;
 }
+double peak_rss_mb() { return status_mb("VmHWM"); }  // the most this process ever had resident
+
+// Resident before any tensor exists: the program and its shared libraries (CUDA's cuBLAS alone is
+// ~150 MB). bench/compare.py nets it out of the peak, as it nets `import torch` out of PyTorch's.
+const double baseline_rss_mb = status_mb("VmRSS");
 
 struct StepTimes {
   double forward = 0, backward = 0, optimizer = 0, loss = 0;
@@ -94,7 +99,7 @@ void serve(bench::Workload& w) {
     if (command == "step") {
       std::cout << step_json(run_step(w)).dump() << std::endl;
     } else if (command == "quit") {
-      std::cout << json{{"peak_rss_mb", peak_rss_mb()}}.dump() << std::endl;
+      std::cout << json{{"peak_rss_mb", peak_rss_mb()}, {"baseline_rss_mb", baseline_rss_mb}}.dump() << std::endl;
       return;
     } else {
       std::cout << json{{"error", "unknown command " + command}}.dump() << std::endl;
@@ -174,6 +179,7 @@ int run_config(const Options& o) {
                {"sec_per_step", step_s},
                {"tokens_per_s", tokens / step_s},
                {"peak_rss_mb", peak_rss_mb()},
+               {"baseline_rss_mb", baseline_rss_mb},
                {"forward_s", med([](const StepTimes& t) { return t.forward; })},
                {"backward_s", med([](const StepTimes& t) { return t.backward; })},
                {"optimizer_s", med([](const StepTimes& t) { return t.optimizer; })},

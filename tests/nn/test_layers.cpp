@@ -95,3 +95,30 @@ TEST_CASE("truncated_normal is std·√2·erf⁻¹(2u - 1) of one uniform draw p
   std::vector<float> expected_rounded(expected.begin(), expected.end());
   CHECK(rounded == expected_rounded);
 }
+
+TEST_CASE("truncated_normal of a tensor larger than one erf-inverse chunk keeps its shape and values") {
+  // 3 x 50000 elements run through the chunked erf⁻¹ (chunks of 65536, the last one short); each
+  // element must equal the one-element formula on its own uniform, in float64 and in float32.
+  const double low = 0.5 * std::erfc(std::sqrt(2.0)), std = 0.5;
+  Generator draws(9);
+  std::vector<double> u = uniform({3, 50000}, low, 1.0 - low, draws, kFloat64).to_vector<double>();
+  Generator generator(9);
+  Tensor t = nn::truncated_normal({3, 50000}, std, generator, kFloat64);
+  CHECK(t.shape() == Shape{3, 50000});
+  CHECK(generator.offset() == draws.offset());
+  std::vector<double> got = t.to_vector<double>();
+  double worst = 0.0;
+  for (std::size_t i = 0; i < got.size(); i += 997) {  // spot checks across every chunk
+    double y = 2.0 * u[i] - 1.0, x = y * std::sqrt(M_PI) / 2.0;
+    for (int step = 0; step < 40; ++step) x -= (std::erf(x) - y) / (2.0 / std::sqrt(M_PI) * std::exp(-x * x));
+    worst = std::max(worst, std::abs(got[i] - x * std::sqrt(2.0) * std) / std);
+  }
+  CHECK(worst < 4e-15);
+  CHECK(got.back() != 0.0);  // the short last chunk is filled too
+  Generator again(9);
+  Tensor rounded = nn::truncated_normal({3, 50000}, std, again, kFloat32);
+  CHECK(rounded.dtype() == kFloat32);
+  CHECK(rounded.to_vector<float>() == t.to(kFloat32).to_vector<float>());
+  Generator empty_draws(9);
+  CHECK(nn::truncated_normal({0, 4}, std, empty_draws).numel() == 0);
+}
