@@ -54,12 +54,6 @@ std::string joined(const std::vector<T>& items) {
   return text;
 }
 
-// "yes" when the claim is shown; says so when the interval excludes 0 on the other side.
-std::string shown_text(const train::Comparison& c) {
-  if (c.shown) return "yes";
-  return c.ci95_low > 0.0 || c.ci95_high < 0.0 ? "no: the reverse is shown" : "not shown at this scale";
-}
-
 // The training FLOPs per token of E experts' routers: a D×E projection per layer, 2·D·E a token
 // forward (moe/flops.h), 3 times that with the backward; none in the dense model (E = 1).
 double router_flops_per_token(std::int64_t experts, std::int64_t dim, std::int64_t layers) {
@@ -209,7 +203,7 @@ int main(int argc, char** argv) {
     if (i > 0) {
       const train::Comparison& c = against_dense[i - 1];
       difference = fmt::format("{:+.3f} [{:+.3f}, {:+.3f}]", c.difference, c.ci95_low, c.ci95_high);
-      shown = shown_text(c);
+      shown = train::verdict(c);
     }
     // float32 parameters: 4 bytes each; training also holds a gradient and AdamW's two moments.
     table.add_row({label_of(sweep.experts), fmt::format("{}", p.total), fmt::format("{}", p.activated),
@@ -226,7 +220,7 @@ int main(int argc, char** argv) {
     train::Table steps_table({"step", "difference", "95% interval", "shown"});
     for (const train::Comparison& c : against_previous) {
       steps_table.add_row({c.claim, fmt::format("{:+.4f}", c.difference),
-                           fmt::format("[{:+.4f}, {:+.4f}]", c.ci95_low, c.ci95_high), shown_text(c)});
+                           fmt::format("[{:+.4f}, {:+.4f}]", c.ci95_low, c.ci95_high), train::verdict(c)});
     }
     fmt::print("\nEach count against the one before it (diminishing returns show as gains that shrink):\n");
     steps_table.print(std::cout);

@@ -229,12 +229,6 @@ std::string spread(const std::vector<double>& values, int digits) {
   return fmt::format("{:.{}f} ± {:.{}f}", bp::mean_of(values), digits, bp::std_of(values), digits);
 }
 
-// "yes" when the claim is shown; says so when the interval excludes 0 on the other side.
-std::string shown_text(const train::Comparison& c) {
-  if (c.shown) return "yes";
-  return c.ci95_low > 0.0 || c.ci95_high < 0.0 ? "no: the reverse is shown" : "not shown at this scale";
-}
-
 // The end of the verdict: what the encoder-minus-decoder comparison shows, including its reverse.
 std::string headline_text(const train::Comparison& c) {
   if (c.shown) return "encoder experts specialise more, as ST-MoE found.";
@@ -468,7 +462,7 @@ int main(int argc, char** argv) {
   for (const train::Comparison& c : comparisons) {
     comparison_list.push_back(train::to_json(c));
     verdicts.add_row({c.claim, fmt::format("{:+.4f}", c.difference), fmt::format("[{:+.4f}, {:+.4f}]", c.ci95_low, c.ci95_high),
-                      shown_text(c)});
+                      train::verdict(c)});
   }
   fmt::print("\nPaired over {} seeds (a − b):\n", sizes.seeds);
   verdicts.print(std::cout);

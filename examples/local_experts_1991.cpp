@@ -167,12 +167,6 @@ Evaluation evaluate(moe::LocalExperts& model, const PiecewiseData& data) {
   return result;
 }
 
-// "shown" when the 95% interval excludes 0 on the claim's side; on the other side it shows the reverse.
-std::string verdict_of(const train::Comparison& c) {
-  if (c.shown) return "shown";
-  return c.ci95_low > 0.0 || c.ci95_high < 0.0 ? "not shown; the reverse is shown" : "not shown at this scale";
-}
-
 using MixtureLoss = Tensor (*)(const Tensor&, const Tensor&, const Tensor&);
 enum LossIndex { kCooperative, kCompetitive, kLogForm };  // the order of the losses in main
 struct LossChoice {
@@ -528,7 +522,7 @@ int main(int argc, char** argv) {
   nlohmann::json comparison_json = nlohmann::json::array();
   for (const train::Comparison& c : comparisons) {
     fmt::print("  {}: {} − {} = {:+.4f} [{:+.4f}, {:+.4f}] over {} seeds ({}) -> {}\n", c.claim, c.a, c.b, c.difference,
-               c.ci95_low, c.ci95_high, c.seeds, c.metric, verdict_of(c));
+               c.ci95_low, c.ci95_high, c.seeds, c.metric, train::verdict(c));
     comparison_json.push_back(nlohmann::json::parse(train::to_json(c).dump()));
   }
   // The paper's effect: the competitive losses localise and the cooperative one spreads and co-adapts.
@@ -538,9 +532,9 @@ int main(int argc, char** argv) {
       "cases more than the competitive one: {}. Than the log form: {}. Owner's gate share {:.2f} / {:.2f} / {:.2f}; "
       "test MSE {:.4f} / {:.4f} / {:.4f} (one linear model {:.3f}). Co-adaptation, the cooperative main expert alone "
       "fits worse than the log form's: {}. Than its own blend: {}.",
-      mean_used[0], mean_used[1], mean_used[2], verdict_of(comparisons[0]), verdict_of(comparisons[1]), mean_share[0],
-      mean_share[1], mean_share[2], mean_mse[0], mean_mse[1], mean_mse[2], baseline_mse, verdict_of(comparisons[3]),
-      verdict_of(comparisons[4]));
+      mean_used[0], mean_used[1], mean_used[2], train::verdict(comparisons[0]), train::verdict(comparisons[1]), mean_share[0],
+      mean_share[1], mean_share[2], mean_mse[0], mean_mse[1], mean_mse[2], baseline_mse, train::verdict(comparisons[3]),
+      train::verdict(comparisons[4]));
   train::print_profile(flags);
   // The tour's smoke check is the 1991 mechanism, which a short run already shows: under the log form
   // the gate follows the posterior h (its gradient is −(h − p)) more often than under the cooperative

@@ -142,11 +142,7 @@ class Comparisons {
                comparison.a, comparison.b, comparison.difference, digits, comparison.ci95_low, digits,
                comparison.ci95_high, digits, comparison.seeds, comparison.metric, verdict(comparison));
   }
-  static std::string verdict(const train::Comparison& c) {
-    if (c.shown) return "shown";
-    bool reverse = c.ci95_low > 0.0 || c.ci95_high < 0.0;
-    return reverse ? "not shown; the reverse is shown" : "not shown at this scale";
-  }
+  static std::string verdict(const train::Comparison& c) { return train::verdict(c); }
   const std::vector<train::Comparison>& list() const { return list_; }
   bool any_shown() const {
     return std::any_of(list_.begin(), list_.end(), [](const train::Comparison& c) { return c.shown; });

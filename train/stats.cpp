@@ -53,6 +53,12 @@ Comparison compare(const std::string& claim, const std::string& a_name, const st
                     difference.low, difference.high, difference.seeds, on_a_side};
 }
 
+std::string verdict(const Comparison& comparison) {
+  if (comparison.shown) return "shown";
+  bool reverse = comparison.ci95_low > 0.0 || comparison.ci95_high < 0.0;
+  return reverse ? "not shown; the reverse is shown" : "not shown at this scale";
+}
+
 nlohmann::ordered_json to_json(const Comparison& comparison) {
   nlohmann::ordered_json json;
   json["claim"] = comparison.claim;

@@ -45,6 +45,10 @@ Comparison compare(const std::string& claim, const std::string& a_name, const st
                    const std::string& metric, const std::vector<double>& a, const std::vector<double>& b,
                    Better better = Better::Higher);
 
+// The comparison's result in words: "shown"; "not shown; the reverse is shown" when the interval
+// excludes 0 on the other side; otherwise "not shown at this scale".
+std::string verdict(const Comparison& comparison);
+
 // {"claim": ..., "a": ..., "b": ..., "metric": ..., "difference": d, "ci95": [lo, hi], "seeds": n,
 //  "shown": true|false}, keys in that order.
 nlohmann::ordered_json to_json(const Comparison& comparison);

@@ -65,4 +65,9 @@ TEST_CASE("stats: a claim is shown only when the interval lies on A's side of 0"
   // And B beats A on the loss is shown.
   CHECK(compare("B has the lower loss", "B", "A", "loss", b, a, Better::Lower).shown);
   CHECK_FALSE(compare("B has the higher accuracy", "B", "A", "accuracy", b, a).shown);
+  // In words: shown, the reverse shown, and an interval across 0.
+  CHECK(verdict(higher) == "shown");
+  CHECK(verdict(lower) == "not shown; the reverse is shown");
+  CHECK(verdict(compare("A has the higher accuracy", "A", "B", "accuracy", {12, 9, 10}, {10, 10, 10})) ==
+        "not shown at this scale");
 }
