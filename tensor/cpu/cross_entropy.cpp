@@ -8,6 +8,7 @@
 // tensor and four more (N,C) temporaries in the backward.
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include "tensor/cpu/cpu_backend.h"
 #include "tensor/cpu/parallel.h"
@@ -20,10 +21,40 @@ namespace {
 // log Σ_c exp(x_c), shifted by the row maximum. NaNs skipped there propagate through the sum; an
 // infinite maximum makes the row NaN, as log_softmax does (PyTorch too).
 template <class T>
-T row_log_sum_exp(const T* x, std::int64_t columns) {
-  T row_max = x[0];
-  for (std::int64_t c = 1; c < columns; ++c) row_max = x[c] > row_max ? x[c] : row_max;
+[[gnu::always_inline]] inline T row_log_sum_exp(const T* x, std::int64_t columns) {
+  const T row_max = lane_max(x, columns);
   return row_max + static_cast<T>(std::log(lane_sum_exp(x, columns, row_max)));
+}
+
+// dx_c = exp(x_c - lse) · g for one row (the caller subtracts g at the target)
+template <class T>
+[[gnu::always_inline]] inline void row_softmax_times(const T* x, T shift, T scale, T* out, std::int64_t columns) {
+  for (std::int64_t c = 0; c < columns; ++c) out[c] = row_exp(x[c] - shift) * scale;
+}
+
+// The float32 rows, built per vector width (a vocabulary row is thousands of exponentials).
+MOEGRAD_ISA_CLONES float row_log_sum_exp_float(const float* x, std::int64_t columns) {
+  return row_log_sum_exp(x, columns);
+}
+MOEGRAD_ISA_CLONES void row_softmax_times_float(const float* x, float shift, float scale, float* out,
+                                                std::int64_t columns) {
+  row_softmax_times(x, shift, scale, out, columns);
+}
+template <class T>
+T log_sum_exp_of_row(const T* x, std::int64_t columns) {
+  if constexpr (std::is_same_v<T, float>) {
+    return row_log_sum_exp_float(x, columns);
+  } else {
+    return row_log_sum_exp(x, columns);
+  }
+}
+template <class T>
+void softmax_times_of_row(const T* x, T shift, T scale, T* out, std::int64_t columns) {
+  if constexpr (std::is_same_v<T, float>) {
+    row_softmax_times_float(x, shift, scale, out, columns);
+  } else {
+    row_softmax_times(x, shift, scale, out, columns);
+  }
 }
 
 template <class Body>
@@ -45,7 +76,7 @@ void CpuBackend::cross_entropy_forward(const Tensor& logits, const Tensor& targe
     for_rows(rows, columns, [&](std::int64_t begin, std::int64_t end) {
       for (std::int64_t n = begin; n < end; ++n) {
         const T* row = x + n * columns;
-        lse[n] = row_log_sum_exp(row, columns);
+        lse[n] = log_sum_exp_of_row(row, columns);
         loss[n] = labels[n] == ignore_index ? T(0) : lse[n] - row[labels[n]];
       }
     });
@@ -71,7 +102,7 @@ void CpuBackend::cross_entropy_backward(const Tensor& logits, const Tensor& targ
           continue;
         }
         const T shift = lse[n], scale = g[n];
-        for (std::int64_t c = 0; c < columns; ++c) out[c] = row_exp(row[c] - shift) * scale;
+        softmax_times_of_row(row, shift, scale, out, columns);
         out[labels[n]] -= scale;
       }
     });

@@ -4,7 +4,9 @@
 #include "tensor/fused_adam.h"
 
 #include <cmath>
+#include <type_traits>
 
+#include "tensor/cpu/fast_math.h"
 #include "tensor/cpu/parallel.h"
 #include "tensor/profiler.h"
 
@@ -12,27 +14,56 @@ namespace moegrad {
 
 namespace {
 
+// The step's scalars, each cast to the tensor's dtype once.
+template <class T>
+struct AdamScalars {
+  explicit AdamScalars(const AdamStepConstants& c)
+      : decoupled(c.decoupled_weight_decay != 0.0),
+        l2(c.l2_weight_decay != 0.0),
+        decay(static_cast<T>(1.0 - c.lr * c.decoupled_weight_decay)),
+        l2_weight(static_cast<T>(c.l2_weight_decay)),
+        beta1(static_cast<T>(c.beta1)),
+        one_minus_beta1(static_cast<T>(1.0 - c.beta1)),
+        beta2(static_cast<T>(c.beta2)),
+        one_minus_beta2(static_cast<T>(1.0 - c.beta2)),
+        sqrt_bias_correction2(static_cast<T>(std::sqrt(c.bias_correction2))),
+        eps(static_cast<T>(c.eps)),
+        step_size(static_cast<T>(c.lr / c.bias_correction1)) {}
+  bool decoupled, l2;
+  T decay, l2_weight, beta1, one_minus_beta1, beta2, one_minus_beta2, sqrt_bias_correction2, eps, step_size;
+};
+
+template <class T>
+[[gnu::always_inline]] inline void adam_range(T* p, const T* g, T* m, T* v, std::int64_t begin, std::int64_t end,
+                                              const AdamScalars<T>& s) {
+  for (std::int64_t i = begin; i < end; ++i) {
+    T param = s.decoupled ? p[i] * s.decay : p[i];
+    T grad = s.l2 ? g[i] + s.l2_weight * param : g[i];
+    T m_i = s.beta1 * m[i] + s.one_minus_beta1 * grad;
+    T v_i = s.beta2 * v[i] + s.one_minus_beta2 * (grad * grad);
+    T denominator = std::sqrt(v_i) / s.sqrt_bias_correction2 + s.eps;
+    m[i] = m_i;
+    v[i] = v_i;
+    p[i] = param - s.step_size * (m_i / denominator);
+  }
+}
+
+// float32, built per vector width (MOEGRAD_ISA_CLONES): sqrt and division are exact IEEE
+// operations in every width, so the clones agree bit for bit.
+MOEGRAD_ISA_CLONES void adam_range_float(float* p, const float* g, float* m, float* v, std::int64_t begin,
+                                         std::int64_t end, const AdamScalars<float>& s) {
+  adam_range(p, g, m, v, begin, end, s);
+}
+
 template <class T>
 void adam_loop(T* p, const T* g, T* m, T* v, std::int64_t n, const AdamStepConstants& c) {
-  const bool decoupled = c.decoupled_weight_decay != 0.0, l2 = c.l2_weight_decay != 0.0;
-  const T decay = static_cast<T>(1.0 - c.lr * c.decoupled_weight_decay);
-  const T l2_weight = static_cast<T>(c.l2_weight_decay);
-  const T beta1 = static_cast<T>(c.beta1), one_minus_beta1 = static_cast<T>(1.0 - c.beta1);
-  const T beta2 = static_cast<T>(c.beta2), one_minus_beta2 = static_cast<T>(1.0 - c.beta2);
-  const T sqrt_bias_correction2 = static_cast<T>(std::sqrt(c.bias_correction2));
-  const T eps = static_cast<T>(c.eps);
-  const T step_size = static_cast<T>(c.lr / c.bias_correction1);
+  const AdamScalars<T> scalars(c);
   // Memory-bound: a thread per 64 Ki elements at most, so small tensors stay on one thread.
   parallel_for(n, std::int64_t{1} << 16, [&](std::int64_t begin, std::int64_t end) {
-    for (std::int64_t i = begin; i < end; ++i) {
-      T param = decoupled ? p[i] * decay : p[i];
-      T grad = l2 ? g[i] + l2_weight * param : g[i];
-      T m_i = beta1 * m[i] + one_minus_beta1 * grad;
-      T v_i = beta2 * v[i] + one_minus_beta2 * (grad * grad);
-      T denominator = std::sqrt(v_i) / sqrt_bias_correction2 + eps;
-      m[i] = m_i;
-      v[i] = v_i;
-      p[i] = param - step_size * (m_i / denominator);
+    if constexpr (std::is_same_v<T, float>) {
+      adam_range_float(p, g, m, v, begin, end, scalars);
+    } else {
+      adam_range(p, g, m, v, begin, end, scalars);
     }
   });
 }

@@ -20,6 +20,7 @@
 // softmax backward followed by the multiply.
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include "tensor/cpu/cpu_backend.h"
 #include "tensor/cpu/parallel.h"
@@ -30,10 +31,9 @@ namespace moegrad {
 namespace {
 
 template <class T>
-void softmax_row(const T* x, T* out, std::int64_t columns, bool log) {
+[[gnu::always_inline]] inline void softmax_row(const T* x, T* out, std::int64_t columns, bool log) {
   // find the row maximum (NaNs are skipped here and propagate through the sum below)
-  T row_max = x[0];
-  for (std::int64_t j = 1; j < columns; ++j) row_max = x[j] > row_max ? x[j] : row_max;
+  const T row_max = lane_max(x, columns);
 
   // exponentiate into `out` (for log_softmax only as scratch) and sum
   for (std::int64_t j = 0; j < columns; ++j) out[j] = row_exp(x[j] - row_max);
@@ -52,7 +52,7 @@ void softmax_row(const T* x, T* out, std::int64_t columns, bool log) {
 // z = scale·x + mask along one row (mask_step 0 broadcasts one value; mask null: no mask), then
 // the row softmax of z into out.
 template <class T>
-void scaled_masked_softmax_row(const T* x, T scale, const T* mask, std::int64_t mask_step, T* out,
+[[gnu::always_inline]] inline void scaled_masked_softmax_row(const T* x, T scale, const T* mask, std::int64_t mask_step, T* out,
                                std::int64_t columns) {
   // scale and mask into `out`, which then holds z
   if (mask == nullptr) {
@@ -67,13 +67,58 @@ void scaled_masked_softmax_row(const T* x, T scale, const T* mask, std::int64_t 
 }
 
 template <class T>
-void softmax_backward_row(const T* y, const T* g, T* grad, std::int64_t columns, bool log) {
+[[gnu::always_inline]] inline void softmax_backward_row(const T* y, const T* g, T* grad, std::int64_t columns, bool log) {
   if (log) {
     T total = static_cast<T>(lane_sum(g, columns));
     for (std::int64_t j = 0; j < columns; ++j) grad[j] = g[j] - row_exp(y[j]) * total;
   } else {
     T dot = static_cast<T>(lane_dot(g, y, columns));
     for (std::int64_t j = 0; j < columns; ++j) grad[j] = y[j] * (g[j] - dot);
+  }
+}
+
+// The float32 rows, built per vector width (MOEGRAD_ISA_CLONES); other dtypes take the templates.
+MOEGRAD_ISA_CLONES void softmax_row_float(const float* x, float* out, std::int64_t columns, bool log) {
+  softmax_row<float>(x, out, columns, log);
+}
+MOEGRAD_ISA_CLONES void scaled_masked_softmax_row_float(const float* x, float scale, const float* mask,
+                                                        std::int64_t mask_step, float* out, std::int64_t columns) {
+  scaled_masked_softmax_row<float>(x, scale, mask, mask_step, out, columns);
+}
+MOEGRAD_ISA_CLONES void softmax_backward_row_float(const float* y, const float* g, float* grad, std::int64_t columns,
+                                                   bool log, float factor) {
+  softmax_backward_row<float>(y, g, grad, columns, log);
+  if (factor != 1.0f) {
+    for (std::int64_t j = 0; j < columns; ++j) grad[j] *= factor;
+  }
+}
+template <class T>
+void softmax_of_row(const T* x, T* out, std::int64_t columns, bool log) {
+  if constexpr (std::is_same_v<T, float>) {
+    softmax_row_float(x, out, columns, log);
+  } else {
+    softmax_row<T>(x, out, columns, log);
+  }
+}
+template <class T>
+void scaled_masked_softmax_of_row(const T* x, T scale, const T* mask, std::int64_t mask_step, T* out,
+                                  std::int64_t columns) {
+  if constexpr (std::is_same_v<T, float>) {
+    scaled_masked_softmax_row_float(x, scale, mask, mask_step, out, columns);
+  } else {
+    scaled_masked_softmax_row<T>(x, scale, mask, mask_step, out, columns);
+  }
+}
+// grad = factor · (the softmax backward of the row); factor 1 leaves it as it is
+template <class T>
+void softmax_backward_of_row(const T* y, const T* g, T* grad, std::int64_t columns, bool log, T factor) {
+  if constexpr (std::is_same_v<T, float>) {
+    softmax_backward_row_float(y, g, grad, columns, log, factor);
+  } else {
+    softmax_backward_row<T>(y, g, grad, columns, log);
+    if (factor != T(1)) {
+      for (std::int64_t j = 0; j < columns; ++j) grad[j] *= factor;
+    }
   }
 }
 
@@ -105,7 +150,7 @@ void CpuBackend::softmax(const Tensor& x, Tensor& out, bool log) {
     const T* in = x.data<T>();
     T* result = out.data<T>();
     for_rows(rows, columns, [&](std::int64_t begin, std::int64_t end) {
-      for (std::int64_t r = begin; r < end; ++r) softmax_row<T>(in + r * columns, result + r * columns, columns, log);
+      for (std::int64_t r = begin; r < end; ++r) softmax_of_row<T>(in + r * columns, result + r * columns, columns, log);
     });
   });
 }
@@ -121,7 +166,7 @@ void CpuBackend::softmax_backward(const Tensor& y, const Tensor& grad_out, Tenso
     T* result = grad_in.data<T>();
     for_rows(rows, columns, [&](std::int64_t begin, std::int64_t end) {
       for (std::int64_t r = begin; r < end; ++r) {
-        softmax_backward_row<T>(out + r * columns, g + r * columns, result + r * columns, columns, log);
+        softmax_backward_of_row<T>(out + r * columns, g + r * columns, result + r * columns, columns, log, T(1));
       }
     });
   });
@@ -140,8 +185,8 @@ void CpuBackend::scaled_masked_softmax(const Tensor& x, double scale, const Tens
     for_rows(rows, columns, [&](std::int64_t begin, std::int64_t end) {
       for (std::int64_t r = begin; r < end; ++r) {
         const T* mask_row = mask_data ? mask_data + row_offset(r, mask.shape(), mask.strides()) : nullptr;
-        scaled_masked_softmax_row<T>(in + r * columns, static_cast<T>(scale), mask_row, mask_step,
-                                     result + r * columns, columns);
+        scaled_masked_softmax_of_row<T>(in + r * columns, static_cast<T>(scale), mask_row, mask_step,
+                                        result + r * columns, columns);
       }
     });
   });
@@ -160,9 +205,7 @@ void CpuBackend::scaled_masked_softmax_backward(const Tensor& y, const Tensor& g
     const T factor = static_cast<T>(scale);
     for_rows(rows, columns, [&](std::int64_t begin, std::int64_t end) {
       for (std::int64_t r = begin; r < end; ++r) {
-        T* row = result + r * columns;
-        softmax_backward_row<T>(out + r * columns, g + r * columns, row, columns, false);
-        for (std::int64_t j = 0; j < columns; ++j) row[j] *= factor;
+        softmax_backward_of_row<T>(out + r * columns, g + r * columns, result + r * columns, columns, false, factor);
       }
     });
   });
